@@ -15,13 +15,17 @@ from minigan import backend
 
 BACKEND = os.environ.get("MINIGAN_TEST_BACKEND", "numpy")
 
+# function-scoped fixtures here only set the backend, dtype and seed, which no example changes
+SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large,
+              HealthCheck.function_scoped_fixture]
+
 settings.register_profile(
     "default", max_examples=25, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=SUPPRESSED,
 )
 settings.register_profile(
     "thorough", max_examples=200, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=SUPPRESSED,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
