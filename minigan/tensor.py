@@ -408,8 +408,9 @@ def astype(a, dtype):
 def matmul(a, b):
     """a @ b with NumPy semantics: 2-D, batched with broadcast batch axes, or 1-D."""
     b = _lift(b, a)
-    if a.ndim == 1:
-        return matmul(a.reshape(1, -1), b).reshape(b.shape[:-2] + b.shape[-1:])
+    if a.ndim == 1:  # a row vector whose row axis is dropped again
+        out = matmul(a.reshape(1, -1), b)
+        return out.reshape(out.shape[:-2] + out.shape[-1:] if b.ndim > 1 else ())
     if b.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
     xp = B.xp

@@ -1,0 +1,57 @@
+"""Backend selection, the clear error without a GPU, dtypes and the seeded generator."""
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan import backend
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="numpy.*cupy"):
+        mg.set_backend("jax")
+
+
+@pytest.mark.skipif(backend.cupy_available(), reason="a GPU is present: nothing to refuse")
+def test_cupy_without_a_gpu_names_the_fix():
+    before = mg.get_backend()
+    with pytest.raises(backend.BackendError, match=r"minigan\[cuda12\]|no usable CUDA GPU|no CUDA"):
+        mg.set_backend("cupy")
+    assert mg.get_backend() == before  # a failed switch changes nothing
+
+
+@pytest.mark.skipif(not backend.cupy_available(), reason="CuPy or a CUDA GPU is not available")
+def test_cupy_backend_round_trip():
+    mg.set_backend("cupy")
+    import cupy
+
+    x = mg.tensor(np.arange(3.0), requires_grad=True)
+    assert isinstance(x.data, cupy.ndarray)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(backend.to_numpy(x.grad), [0.0, 2.0, 4.0])
+
+
+def test_seed_gives_identical_draws_and_state_round_trips():
+    mg.manual_seed(7)
+    a = backend.to_numpy(backend.randn(4, 3))
+    mg.manual_seed(7)
+    np.testing.assert_array_equal(backend.to_numpy(backend.randn(4, 3)), a)
+    state = backend.rng_state()
+    b = backend.to_numpy(backend.uniform(-1, 1, (5,)))
+    backend.set_rng_state(state)
+    np.testing.assert_array_equal(backend.to_numpy(backend.uniform(-1, 1, (5,))), b)
+    assert isinstance(state, str)
+
+
+def test_random_draws_follow_the_default_dtype():
+    assert backend.randn(2).dtype == np.float32
+    mg.set_default_dtype(np.float64)
+    assert backend.randn(2).dtype == np.float64
+    assert mg.tensor([1.0]).dtype == np.float64
+
+
+def test_to_numpy_and_to_device_are_explicit_copies_between_host_and_device():
+    host = np.arange(4.0, dtype=np.float32)
+    device = backend.to_device(host)
+    assert isinstance(device, backend.xp.ndarray)
+    np.testing.assert_array_equal(backend.to_numpy(device), host)

@@ -1,0 +1,96 @@
+"""Activations and linear: values, stability at |x| = 1e4, and finite-difference gradients."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigan as mg
+import minigan.functional as F
+from minigan.testing import arrays, shapes
+
+
+def reference_sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+ACTIVATIONS = {
+    "relu": (F.relu, lambda x: np.maximum(x, 0), (0.0,)),
+    "leaky_relu": (F.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x), (0.0,)),
+    "leaky_relu_0.01": (lambda t: F.leaky_relu(t, 0.01), lambda x: np.where(x > 0, x, 0.01 * x),
+                        (0.0,)),
+    "sigmoid": (F.sigmoid, reference_sigmoid, ()),
+    "tanh": (F.tanh, np.tanh, ()),
+    "softplus": (F.softplus, lambda x: np.logaddexp(0.0, x), ()),
+    "log_sigmoid": (F.log_sigmoid, lambda x: -np.logaddexp(0.0, -x), ()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@given(data=st.data())
+def test_activation_values_and_gradients(float64, name, data):
+    op, reference, kinks = ACTIVATIONS[name]
+    x = data.draw(shapes(max_dims=3).flatmap(lambda s: arrays(s, -8, 8, kinks=kinks)))
+    t = mg.tensor(x, requires_grad=True)
+    np.testing.assert_allclose(op(t).numpy(), reference(x), rtol=1e-12, atol=1e-300)
+    assert mg.gradcheck(op, [t])
+
+
+EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e3, 1e4])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "log_sigmoid", "tanh"])
+def test_stable_and_exact_for_large_inputs(name, dtype):
+    op, reference, _ = ACTIVATIONS[name]
+    x = mg.tensor(EXTREMES.astype(dtype), requires_grad=True)
+    y = op(x)
+    y.sum().backward()
+    assert y.dtype == dtype and x.grad.dtype == dtype
+    assert np.isfinite(y.numpy()).all() and np.isfinite(x.grad).all()
+    tolerance = 2e-7 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(y.numpy(), reference(EXTREMES).astype(dtype), rtol=tolerance)
+
+
+def test_stable_gradients_have_the_right_limits():
+    x = mg.tensor(EXTREMES, requires_grad=True)
+    F.softplus(x).sum().backward()
+    np.testing.assert_allclose(x.grad, reference_sigmoid(EXTREMES), rtol=1e-15)
+    x.grad = None
+    F.log_sigmoid(x).sum().backward()
+    np.testing.assert_allclose(x.grad, reference_sigmoid(-EXTREMES), rtol=1e-15)
+
+
+@given(data=st.data(), bias=st.booleans())
+def test_linear_matches_numpy_and_finite_differences(float64, data, bias):
+    batch = data.draw(st.sampled_from([(), (3,), (2, 3)]))
+    n_in, n_out = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    x = data.draw(arrays(batch + (n_in,)))
+    w = data.draw(arrays((n_out, n_in)))
+    b = data.draw(arrays((n_out,)))
+    tensors = [mg.tensor(a, requires_grad=True) for a in ((x, w, b) if bias else (x, w))]
+    expected = x @ w.T + (b if bias else 0.0)
+    np.testing.assert_allclose(F.linear(*tensors).numpy(), expected, rtol=1e-12)
+    assert mg.gradcheck(F.linear, tensors)
+
+
+def test_linear_is_one_node_and_skips_gradients_nobody_needs():
+    x = mg.tensor(np.ones((4, 3)))  # data: no gradient needed
+    w = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    y = F.linear(x, w, mg.tensor(np.zeros(2), requires_grad=True))
+    assert len(y._parents) == 3
+    assert y._backward(np.ones((4, 2)))[0] is None
+
+
+def test_linear_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    g = rng.standard_normal((5, 3))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.linear(tx, tw, tb).backward(torch.tensor(g))
+    mx, mw, mb = (mg.tensor(a, requires_grad=True) for a in (x, w, b))
+    F.linear(mx, mw, mb).backward(g)
+    for ours, theirs in ((mx, tx), (mw, tw), (mb, tb)):
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12)

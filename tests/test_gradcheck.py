@@ -1,0 +1,78 @@
+"""The checker itself: it passes correct gradients and bites on wrong ones."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import minigan as mg
+from minigan.tensor import _result
+from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes, tensors
+
+
+def square_with_backward(backward_factor):
+    """x² with a backward of ``backward_factor``·x·g (2 is right)."""
+    def op(x):
+        return _result(x.data ** 2, (x,), lambda g: (backward_factor * x.data * g,))
+    return op
+
+
+@given(x=tensors(low=0.5, high=2.0))
+def test_correct_backward_passes(float64, x):
+    assert mg.gradcheck(square_with_backward(2.0), [x]) is True
+
+
+@pytest.mark.parametrize("factor", [1.9, 2.1, -2.0, 0.0])
+def test_wrong_backward_is_caught_and_named(float64, factor):
+    x = mg.tensor(np.linspace(0.5, 2.0, 6), requires_grad=True)
+    with pytest.raises(mg.GradcheckError, match=r"input 0 .*analytic.*numerical"):
+        mg.gradcheck(square_with_backward(factor), [x])
+
+
+def test_wrong_broadcast_gradient_is_caught(float64):
+    """A mul whose backward forgets to sum over the broadcast axis of b."""
+    def bad_mul(a, b):
+        return _result(a.data * b.data, (a, b), lambda g: (g * b.data, (g * a.data)[:1]))
+
+    a = mg.tensor(np.arange(1.0, 7.0).reshape(3, 2), requires_grad=True)
+    b = mg.tensor(np.array([[0.5, 1.5]]), requires_grad=True)
+    with pytest.raises(mg.GradcheckError, match="input 1"):
+        mg.gradcheck(bad_mul, [a, b])
+
+
+def test_wrong_gradient_shape_is_caught(float64):
+    def bad_sum(x):
+        return _result(x.data.sum(), (x,), lambda g: (g * np.ones(3),))
+
+    with pytest.raises(mg.GradcheckError, match="shape"):
+        mg.gradcheck(bad_sum, [mg.tensor(np.ones((3, 1)), requires_grad=True)])
+
+
+def test_inputs_are_restored_after_the_check():
+    x = mg.tensor(np.linspace(0.5, 2.0, 4).astype(np.float32), requires_grad=False)
+    before = x.numpy().copy()
+    assert mg.gradcheck(lambda t: t.exp(), [x])
+    assert x.dtype == np.float32 and not x.requires_grad and x.grad is None
+    np.testing.assert_array_equal(x.numpy(), before)
+
+
+def test_float32_constant_inside_fn_is_reported(float64):
+    constant = mg.tensor(np.ones(3, np.float32))
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    assert mg.gradcheck(lambda t: t * constant, [x])  # float32 * float64 promotes: fine
+    with pytest.raises(mg.GradcheckError, match="float64"):
+        mg.gradcheck(lambda t: t.astype(np.float32), [x])
+
+
+@given(pair=broadcast_pairs())
+def test_broadcast_pairs_broadcast(pair):
+    np.broadcast_shapes(*pair)
+
+
+@given(a=shapes().flatmap(lambda s: arrays(s, kinks=(0.0, 1.0), margin=0.2)))
+def test_arrays_keep_away_from_kinks(a):
+    assert (np.abs(a) >= 0.2 - 1e-12).all() and (np.abs(a - 1.0) >= 0.2 - 1e-12).all()
+
+
+@given(a=shapes().flatmap(positive_arrays))
+def test_positive_arrays_are_positive(a):
+    assert (a > 0).all()

@@ -1,0 +1,357 @@
+"""The engine: every op against finite differences, and the graph's regression tests."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigan as mg
+import minigan.functional as F
+from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes
+
+
+def t64(array):
+    return mg.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
+
+
+# --- binary ops with broadcasting ---------------------------------------------------------
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a ** b,
+}
+
+
+@pytest.mark.parametrize("op", sorted(BINARY))
+@given(data=st.data())
+def test_binary_ops_match_finite_differences(float64, op, data):
+    shape_a, shape_b = data.draw(broadcast_pairs())
+    a = data.draw(positive_arrays(shape_a))  # positive: keeps pow's base and div's divisor safe
+    b = data.draw(positive_arrays(shape_b) if op in ("div", "pow") else arrays(shape_b))
+    ta, tb = t64(a), t64(b)
+    out = BINARY[op](ta, tb)
+    assert out.shape == np.broadcast_shapes(shape_a, shape_b)
+    np.testing.assert_allclose(out.numpy(), {"add": np.add, "sub": np.subtract,
+                                             "mul": np.multiply, "div": np.divide,
+                                             "pow": np.power}[op](a, b), rtol=1e-12)
+    assert mg.gradcheck(BINARY[op], [ta, tb])
+
+
+SCALAR_FORMS = {
+    "x + 2": lambda x: x + 2.0, "2 + x": lambda x: 2.0 + x,
+    "x - 2": lambda x: x - 2.0, "2 - x": lambda x: 2.0 - x,
+    "x * 3": lambda x: x * 3.0, "3 * x": lambda x: 3.0 * x,
+    "x / 3": lambda x: x / 3.0, "3 / x": lambda x: 3.0 / x,
+    "x ** 3": lambda x: x ** 3, "x ** 0.5": lambda x: x ** 0.5, "2 ** x": lambda x: 2.0 ** x,
+    "-x": lambda x: -x,
+}
+
+
+@pytest.mark.parametrize("form", sorted(SCALAR_FORMS))
+@given(x=shapes(max_dims=3).flatmap(positive_arrays))
+def test_scalars_on_either_side(float64, form, x):
+    assert mg.gradcheck(SCALAR_FORMS[form], [t64(x)])
+
+
+@pytest.mark.parametrize("form", sorted(SCALAR_FORMS))
+def test_python_scalars_do_not_upcast_float32(form):
+    x = mg.tensor(np.full((3, 2), 1.5, np.float32), requires_grad=True)
+    y = SCALAR_FORMS[form](x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_ndarray_on_the_left_defers_to_tensor():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = np.array([3.0, 4.0], np.float32) * x
+    assert isinstance(y, mg.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+
+
+# --- matmul -------------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_matmul_2d_batched_and_broadcast(float64, data):
+    n, k, m = (data.draw(st.integers(1, 4)) for _ in range(3))
+    batch_a, batch_b = data.draw(broadcast_pairs(max_dims=2, max_side=3))
+    a = data.draw(arrays(batch_a + (n, k)))
+    b = data.draw(arrays(batch_b + (k, m)))
+    ta, tb = t64(a), t64(b)
+    np.testing.assert_allclose((ta @ tb).numpy(), a @ b, rtol=1e-12)
+    assert mg.gradcheck(lambda x, y: x @ y, [ta, tb])
+
+
+@given(data=st.data())
+def test_matmul_with_vectors(float64, data):
+    k, m = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    v, mat = t64(data.draw(arrays((k,)))), t64(data.draw(arrays((k, m))))
+    w = t64(data.draw(arrays((m,))))
+    assert (v @ mat).shape == (m,) and (mat @ w).shape == (k,) and (v @ (mat @ w)).shape == ()
+    assert mg.gradcheck(lambda v, mat, w: v @ mat @ w, [v, mat, w])
+
+
+# --- reductions ---------------------------------------------------------------------------
+
+def axes_for(shape):
+    if not shape:
+        return st.just(None)
+    single = st.integers(-len(shape), len(shape) - 1)
+    several = st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True).map(tuple)
+    return st.one_of(st.none(), single, several)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@given(data=st.data())
+def test_reductions(float64, name, data):
+    shape = data.draw(shapes(max_dims=4, max_side=4))
+    # well-separated distinct values: max has a kink wherever two entries tie
+    size = int(np.prod(shape))
+    order = np.array(data.draw(st.permutations(range(size))), dtype=np.float64)
+    x = (order * 0.1 - 1.0).reshape(shape)
+    axis = data.draw(axes_for(shape))
+    keepdims = data.draw(st.booleans())
+    reduce = lambda t: getattr(t, name)(axis=axis, keepdims=keepdims)  # noqa: E731
+    expected = getattr(np, {"sum": "sum", "mean": "mean", "max": "amax"}[name])(
+        x, axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(reduce(t64(x)).numpy(), expected, rtol=1e-12)
+    assert mg.gradcheck(reduce, [t64(x)])
+
+
+def test_max_shares_the_gradient_among_ties():
+    x = mg.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad, [0.0, 0.5, 0.5, 0.0])
+
+
+# --- shape ops and indexing ---------------------------------------------------------------
+
+@given(data=st.data())
+def test_reshape_and_transpose(float64, data):
+    shape = data.draw(shapes(min_dims=1, max_dims=4))
+    x = data.draw(arrays(shape))
+    perm = tuple(data.draw(st.permutations(range(len(shape)))))
+    assert mg.gradcheck(lambda t: t.reshape(-1) * 2.0, [t64(x)])
+    assert mg.gradcheck(lambda t: t.reshape(x.size, 1).T, [t64(x)])
+    assert mg.gradcheck(lambda t: t.transpose(*perm), [t64(x)])
+    np.testing.assert_array_equal(t64(x).transpose(perm).numpy(), x.transpose(perm))
+    np.testing.assert_array_equal(t64(x).T.numpy(), x.T)
+
+
+INDICES = [
+    (slice(None),), (0,), (-1, slice(1, None)), (slice(None, None, 2),),
+    (Ellipsis, 0), (None, slice(0, 2)), (slice(1, 3), None, Ellipsis),
+]
+
+
+@pytest.mark.parametrize("index", INDICES, ids=str)
+@given(data=st.data())
+def test_basic_indexing(float64, index, data):
+    x = data.draw(arrays((4, 3, 2)))
+    np.testing.assert_array_equal(t64(x)[index].numpy(), x[index])
+    assert mg.gradcheck(lambda t: t[index], [t64(x)])
+
+
+def test_integer_array_indexing_adds_repeated_positions():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x[np.array([0, 2, 0])]
+    (y * mg.tensor([1.0, 10.0, 100.0])).sum().backward()
+    np.testing.assert_allclose(x.grad, [101.0, 0.0, 10.0])
+
+
+# --- elementwise functions ----------------------------------------------------------------
+
+UNARY = {
+    "exp": (lambda t: t.exp(), np.exp, arrays),
+    "log": (lambda t: t.log(), np.log, positive_arrays),
+    "sqrt": (lambda t: t.sqrt(), np.sqrt, positive_arrays),
+    "abs": (lambda t: t.abs(), np.abs, lambda s: arrays(s, kinks=(0.0,))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(data=st.data())
+def test_unary_functions(float64, name, data):
+    op, reference, strategy = UNARY[name]
+    x = data.draw(shapes(max_dims=3).flatmap(strategy))
+    np.testing.assert_allclose(op(t64(x)).numpy(), reference(x), rtol=1e-12)
+    assert mg.gradcheck(op, [t64(x)])
+
+
+@given(data=st.data())
+def test_concat_stack_where(float64, data):
+    rows = [data.draw(st.integers(1, 3)) for _ in range(3)]
+    parts = [data.draw(arrays((r, 2))) for r in rows]
+    ts = [t64(p) for p in parts]
+    np.testing.assert_array_equal(F.concat(ts, axis=0).numpy(), np.concatenate(parts))
+    assert mg.gradcheck(lambda *t: F.concat(t, axis=0), ts)
+    assert mg.gradcheck(lambda *t: F.concat([x.T for x in t], axis=-1), ts)
+    same = [t64(data.draw(arrays((2, 3)))) for _ in range(2)]
+    assert F.stack(same, axis=1).shape == (2, 2, 3)
+    assert mg.gradcheck(lambda a, b: F.stack([a, b], axis=-1), same)
+    condition = data.draw(arrays((2, 3))) > 0
+    assert mg.gradcheck(lambda a, b: F.where(condition, a, b), same)
+
+
+def test_astype_is_differentiable_and_casts_back():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.astype(np.float64)
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, [2.0, 4.0])
+
+
+# --- the graph: regression tests ----------------------------------------------------------
+
+def test_gradients_accumulate_over_uses():
+    x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    ((x + x) * x).sum().backward()
+    np.testing.assert_allclose(x.grad, 4 * x.numpy())
+
+
+def test_diamond_graph_accumulates():
+    x = mg.tensor(2.0, requires_grad=True)
+    a, b = x * 3.0, x * x
+    (a * b + a).backward()  # d/dx (3x^3 + 3x) = 9x^2 + 3
+    assert x.grad == pytest.approx(39.0)
+
+
+def test_long_chain_needs_no_recursion():
+    x = mg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0 + 0.0
+    y.backward()
+    assert x.grad == pytest.approx(1.0)
+
+
+def test_backward_twice_on_a_retained_graph_is_identical():
+    x = mg.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    y = (F.tanh(x) * x.exp()).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.copy()
+    x.grad = None
+    y.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad, first)
+    y.backward()  # a third pass accumulates onto the second
+    np.testing.assert_allclose(x.grad, 2 * first)
+
+
+def test_backward_twice_on_a_freed_graph_is_an_error():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        y.backward()
+
+
+def test_shared_subgraph_freed_by_one_backward_is_an_error_for_the_other():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        (h * 2.0).sum().backward()
+
+
+def test_non_scalar_backward_needs_a_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-scalar"):
+        (x * 2.0).backward()
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2.0).backward(np.ones(3, np.float32))
+
+
+def test_backward_without_grad_is_an_error():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor([1.0]).sum().backward()
+
+
+@given(data=st.data())
+def test_zero_cotangent_gives_zero_gradients_of_the_input_shapes(data):
+    shape_a, shape_b = data.draw(broadcast_pairs())
+    a = mg.tensor(data.draw(arrays(shape_a)), requires_grad=True)
+    b = mg.tensor(data.draw(positive_arrays(shape_b)), requires_grad=True)
+    out = (a * b + a / b).exp()
+    out.backward(np.zeros(out.shape))
+    assert a.grad.shape == a.shape and b.grad.shape == b.shape
+    assert not a.grad.any() and not b.grad.any()
+
+
+def test_graph_is_freed_after_backward_without_gc():
+    gc.disable()
+    try:
+        x = mg.tensor(np.ones((4, 4)), requires_grad=True)
+        w = mg.tensor(np.ones((4, 4)), requires_grad=True)
+        h = F.relu(x @ w)
+        z = F.sigmoid(h * 2.0).sum()
+        refs = [weakref.ref(t) for t in (h, z)]
+        z.backward()
+        del h, z
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+def test_dropped_graph_is_freed_without_backward_or_gc():
+    gc.disable()
+    try:
+        x = mg.tensor(np.ones(3), requires_grad=True)
+        h = x.exp()
+        z = (h * h).sum()
+        refs = [weakref.ref(h), weakref.ref(z)]
+        del h, z
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+def test_no_grad_builds_no_graph_and_accumulation_builds_none():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.no_grad():
+        y = x * x
+    assert not y.requires_grad and y._backward is None and y.is_leaf
+    assert mg.is_grad_enabled()
+    (x * x).sum().backward()
+    assert not isinstance(x.grad, mg.Tensor)  # a plain array: adding to it records nothing
+
+
+def test_no_grad_as_decorator_restores_state_after_errors():
+    @mg.no_grad()
+    def boom():
+        assert not mg.is_grad_enabled()
+        raise KeyError
+
+    with pytest.raises(KeyError):
+        boom()
+    assert mg.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph():
+    x = mg.tensor([3.0], requires_grad=True)
+    y = (x * x.detach()).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad, [3.0])
+
+
+def test_tensor_factory_dtypes():
+    assert mg.tensor([1, 2]).dtype == np.float32
+    assert mg.tensor(np.zeros(2, np.float64)).dtype == np.float64
+    assert mg.tensor([1.0], dtype="float64").dtype == np.float64
+    mg.set_default_dtype("float64")
+    assert mg.tensor([1.0]).dtype == np.float64
+    with pytest.raises(ValueError):
+        mg.set_default_dtype("int32")
+
+
+def test_item_numpy_repr():
+    x = mg.tensor([[2.5]], requires_grad=True)
+    assert x.item() == 2.5 and isinstance(x.numpy(), np.ndarray)
+    assert "requires_grad=True" in repr(x) and len(x) == 1
