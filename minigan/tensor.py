@@ -135,12 +135,13 @@ class Tensor:
                                  f"expected {self.shape}")
         order = _topological_order(self)
         grads = {id(self): grad}
+        claimed = {id(grad)}  # arrays a leaf must not adopt as its own .grad
         while order:
             node = order.pop()
             g = grads.pop(id(node), None)
             if node._backward is None:
                 if g is not None:
-                    node._accumulate(g)
+                    node._accumulate(g, claimed)
                 continue
             if g is not None:
                 for parent, parent_grad in zip(node._parents, node._backward(g)):
@@ -151,14 +152,18 @@ class Tensor:
             if not retain_graph:
                 node._parents, node._backward, node._freed = (), None, True
 
-    def _accumulate(self, g):
-        if g.dtype != self.data.dtype:
-            g = g.astype(self.data.dtype)
-        if self.grad is None:
-            # a copy: g may be a broadcast view or shared with another input's gradient
+    def _accumulate(self, g, claimed):
+        """Add g into .grad; adopt g itself when no one else can see it (saves a copy)."""
+        if self.grad is not None:
+            self.grad += g
+        elif g.dtype != self.data.dtype:
+            self.grad = g.astype(self.data.dtype)
+        elif id(g) in claimed or not g.flags.owndata:
+            # a view (broadcast, reshape) or an array shared with the caller or another leaf
             self.grad = g.copy()
         else:
-            self.grad += g
+            claimed.add(id(g))
+            self.grad = g
 
     # --- arithmetic ---------------------------------------------------------------
     def __add__(self, other):

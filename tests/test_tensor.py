@@ -355,3 +355,20 @@ def test_item_numpy_repr():
     x = mg.tensor([[2.5]], requires_grad=True)
     assert x.item() == 2.5 and isinstance(x.numpy(), np.ndarray)
     assert "requires_grad=True" in repr(x) and len(x) == 1
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_cotangent():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    cotangent = np.ones(2, np.float32)
+    (a + b).backward(cotangent)
+    (a + b).backward(cotangent)  # accumulates in place into each leaf's own buffer
+    np.testing.assert_allclose(a.grad, [2.0, 2.0])
+    np.testing.assert_allclose(b.grad, [2.0, 2.0])
+    assert a.grad is not b.grad
+    np.testing.assert_array_equal(cotangent, [1.0, 1.0])
+    c = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    d = mg.tensor(np.ones(3), requires_grad=True)  # its gradient is a reduction of c's
+    (c + d).sum().backward()
+    c.grad += 1.0
+    np.testing.assert_allclose(d.grad, [2.0, 2.0, 2.0])
