@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
+from minigan.backend import to_numpy as host
 from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes
 
 
@@ -73,7 +74,7 @@ def test_ndarray_on_the_left_defers_to_tensor():
     y = np.array([3.0, 4.0], np.float32) * x
     assert isinstance(y, mg.Tensor)
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+    np.testing.assert_allclose(host(x.grad), [3.0, 4.0])
 
 
 # --- matmul -------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_reductions(float64, name, data):
 def test_max_shares_the_gradient_among_ties():
     x = mg.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
     x.max().backward()
-    np.testing.assert_allclose(x.grad, [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_allclose(host(x.grad), [0.0, 0.5, 0.5, 0.0])
 
 
 # --- shape ops and indexing ---------------------------------------------------------------
@@ -163,7 +164,7 @@ def test_integer_array_indexing_adds_repeated_positions():
     x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = x[np.array([0, 2, 0])]
     (y * mg.tensor([1.0, 10.0, 100.0])).sum().backward()
-    np.testing.assert_allclose(x.grad, [101.0, 0.0, 10.0])
+    np.testing.assert_allclose(host(x.grad), [101.0, 0.0, 10.0])
 
 
 # --- elementwise functions ----------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_astype_is_differentiable_and_casts_back():
     assert y.dtype == np.float64
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad, [2.0, 4.0])
+    np.testing.assert_allclose(host(x.grad), [2.0, 4.0])
 
 
 # --- the graph: regression tests ----------------------------------------------------------
@@ -214,14 +215,14 @@ def test_astype_is_differentiable_and_casts_back():
 def test_gradients_accumulate_over_uses():
     x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
     ((x + x) * x).sum().backward()
-    np.testing.assert_allclose(x.grad, 4 * x.numpy())
+    np.testing.assert_allclose(host(x.grad), 4 * x.numpy())
 
 
 def test_diamond_graph_accumulates():
     x = mg.tensor(2.0, requires_grad=True)
     a, b = x * 3.0, x * x
     (a * b + a).backward()  # d/dx (3x^3 + 3x) = 9x^2 + 3
-    assert x.grad == pytest.approx(39.0)
+    assert host(x.grad) == pytest.approx(39.0)
 
 
 def test_long_chain_needs_no_recursion():
@@ -230,19 +231,19 @@ def test_long_chain_needs_no_recursion():
     for _ in range(100_000):
         y = y * 1.0 + 0.0
     y.backward()
-    assert x.grad == pytest.approx(1.0)
+    assert host(x.grad) == pytest.approx(1.0)
 
 
 def test_backward_twice_on_a_retained_graph_is_identical():
     x = mg.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
     y = (F.tanh(x) * x.exp()).sum()
     y.backward(retain_graph=True)
-    first = x.grad.copy()
+    first = host(x.grad).copy()
     x.grad = None
     y.backward(retain_graph=True)
-    np.testing.assert_array_equal(x.grad, first)
+    np.testing.assert_array_equal(host(x.grad), first)
     y.backward()  # a third pass accumulates onto the second
-    np.testing.assert_allclose(x.grad, 2 * first)
+    np.testing.assert_allclose(host(x.grad), 2 * first)
 
 
 def test_backward_twice_on_a_freed_graph_is_an_error():
@@ -338,7 +339,7 @@ def test_detach_cuts_the_graph():
     x = mg.tensor([3.0], requires_grad=True)
     y = (x * x.detach()).sum()
     y.backward()
-    np.testing.assert_allclose(x.grad, [3.0])
+    np.testing.assert_allclose(host(x.grad), [3.0])
 
 
 def test_tensor_factory_dtypes():
@@ -363,12 +364,12 @@ def test_leaf_gradients_never_alias_each_other_or_the_cotangent():
     cotangent = np.ones(2, np.float32)
     (a + b).backward(cotangent)
     (a + b).backward(cotangent)  # accumulates in place into each leaf's own buffer
-    np.testing.assert_allclose(a.grad, [2.0, 2.0])
-    np.testing.assert_allclose(b.grad, [2.0, 2.0])
+    np.testing.assert_allclose(host(a.grad), [2.0, 2.0])
+    np.testing.assert_allclose(host(b.grad), [2.0, 2.0])
     assert a.grad is not b.grad
     np.testing.assert_array_equal(cotangent, [1.0, 1.0])
     c = mg.tensor(np.ones((2, 3)), requires_grad=True)
     d = mg.tensor(np.ones(3), requires_grad=True)  # its gradient is a reduction of c's
     (c + d).sum().backward()
     c.grad += 1.0
-    np.testing.assert_allclose(d.grad, [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(host(d.grad), [2.0, 2.0, 2.0])
