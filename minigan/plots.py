@@ -1,0 +1,118 @@
+"""Figures of a training run, drawn with matplotlib's Agg backend (no display needed).
+
+- ``samples``: generated samples over the real data at several points of training;
+- ``critic``: the critic's landscape T(x) = g_f(V_w(x)) over 2D data, with both sample sets;
+- ``losses``: both players' losses, the divergence estimate J, and the mean critic outputs
+  on real and generated samples (D(x) and D(G(z)) for the GAN divergence);
+- ``grad_norms``: both players' gradient norms on a log scale, where "discriminator too
+  strong: the generator's gradients vanish" shows up as a falling generator curve.
+
+Every function takes host NumPy arrays and writes one PNG.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402
+
+REAL_STYLE = dict(s=3, c="0.6", alpha=0.5, linewidths=0, label="real")
+FAKE_STYLE = dict(s=3, c="tab:red", alpha=0.6, linewidths=0, label="generated")
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _panel(ax, real, fake, bounds, title, density=None):
+    if real.ndim == 2 and real.shape[1] == 2:
+        ax.scatter(real[:, 0], real[:, 1], **REAL_STYLE)
+        ax.scatter(fake[:, 0], fake[:, 1], **FAKE_STYLE)
+        ax.set_xlim(bounds)
+        ax.set_ylim(bounds)
+        ax.set_aspect("equal")
+    elif real.ndim == 2 and real.shape[1] == 1:
+        bins = numpy.linspace(*bounds, 60)
+        ax.hist(fake[:, 0], bins=bins, density=True, color="tab:red", alpha=0.5,
+                label="generated")
+        if density is not None:
+            grid = numpy.linspace(*bounds, 400)
+            ax.plot(grid, density(grid), color="k", lw=1.2, label="p(x)")
+        ax.set_xlim(bounds)
+    else:  # images (N, C, H, W) in [−1, 1]
+        images = fake[:16, 0]
+        side = int(numpy.ceil(numpy.sqrt(len(images))))
+        height, width = images.shape[1:]
+        canvas = numpy.ones((side * height, side * width))
+        for i, image in enumerate(images):
+            r, c = divmod(i, side)
+            canvas[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
+        ax.imshow(canvas, cmap="gray", vmin=-1, vmax=1)
+        ax.axis("off")
+    ax.set_title(title, fontsize=9)
+
+
+def samples(path, real, snapshots, bounds, density=None):
+    """One panel per (step, generated samples) in ``snapshots``, over ``real``."""
+    count = max(len(snapshots), 1)
+    fig, axes = plt.subplots(1, count, figsize=(3 * count, 3.1), squeeze=False)
+    for ax, (step, fake) in zip(axes[0], snapshots):
+        _panel(ax, real, fake, bounds, f"step {step}", density)
+    axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
+    _save(fig, path)
+
+
+def critic(path, xs, ys, values, real, fake, bounds, label, threshold=None):
+    """The critic's output on a grid (``values[i, j]`` at ``(xs[j], ys[i])``) as filled
+    contours, with the threshold level where T reads neither real nor fake."""
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    filled = ax.contourf(xs, ys, values, levels=30, cmap="viridis")
+    fig.colorbar(filled, ax=ax, label=label)
+    if threshold is not None and values.min() < threshold < values.max():
+        ax.contour(xs, ys, values, levels=[threshold], colors="w", linewidths=0.8)
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="w", alpha=0.5, linewidths=0)
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.6, linewidths=0)
+    ax.set_xlim(bounds)
+    ax.set_ylim(bounds)
+    ax.set_aspect("equal")
+    ax.set_title(f"critic {label} (white line: f'(1))", fontsize=9)
+    _save(fig, path)
+
+
+def _column(history, key):
+    return numpy.array([row.get(key, numpy.nan) for row in history], dtype=float)
+
+
+def losses(path, history, output_label="D"):
+    """Losses and J over training; mean critic output on real and on generated samples."""
+    steps = _column(history, "step")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    left.plot(steps, _column(history, "loss_d"), lw=1, label="critic loss −J")
+    left.plot(steps, _column(history, "loss_g"), lw=1, label="generator loss")
+    left.plot(steps, _column(history, "divergence_estimate"), lw=1.2, ls="--",
+              label="divergence estimate (running J)")
+    left.set_xlabel("generator step")
+    left.legend(fontsize=7)
+    key = "d" if output_label == "D" else "t"
+    right.plot(steps, _column(history, f"{key}_real"), lw=1, label=f"mean {output_label}(x)")
+    right.plot(steps, _column(history, f"{key}_fake"), lw=1,
+               label=f"mean {output_label}(G(z))")
+    right.set_xlabel("generator step")
+    right.legend(fontsize=7)
+    _save(fig, path)
+
+
+def grad_norms(path, history):
+    """‖∇_w J‖ of the critic and ‖∇_θ L_G‖ of the generator, log scale."""
+    steps = _column(history, "step")
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.semilogy(steps, _column(history, "grad_norm_d"), lw=1, label="critic ‖∇_w J‖")
+    ax.semilogy(steps, _column(history, "grad_norm_g"), lw=1, label="generator ‖∇_θ L_G‖")
+    ax.set_xlabel("generator step")
+    ax.legend(fontsize=7)
+    _save(fig, path)
