@@ -1,0 +1,247 @@
+"""SGD and Adam with PyTorch's update formulas, done in place on one flat buffer.
+
+At construction an optimizer copies its parameters into one flat array and rebinds each
+``param.data`` to a view of it, and gives each ``param.grad`` a view of one flat gradient
+array (the engine adds gradients into an existing ``.grad`` in place). A step is then a
+handful of array calls over all parameters at once.
+
+Signs: with ``maximize=False`` a step descends, θ ← θ − α₂ ∇_θ J (the generator's step);
+with ``maximize=True`` it ascends, w ← w + α₁ ∇_w J (the discriminator's step on the VDM
+objective). Internally the gradient is negated when maximizing, as PyTorch does.
+
+A parameter whose ``.grad`` is None (set so by someone, as PyTorch's ``zero_grad`` does) or
+that does not require grad is skipped by ``step``, as in PyTorch; ``zero_grad()`` here fills
+the gradients with zeros instead (PyTorch's ``set_to_none=False``), so a parameter that no
+gradient reached since then takes a step with gradient 0 (Adam's moments still decay).
+A parameter whose ``.data`` or ``.grad`` was rebound to a new array is copied back into the
+flat buffers at the next step; ``Module.load_state_dict`` writes in place and needs no copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import backend as B
+
+
+class Optimizer:
+    """Flat parameter and gradient buffers shared by SGD and Adam; per-parameter step
+    counts, as PyTorch keeps them."""
+
+    _buffers = ()  # names of flat per-element state arrays (moments), set by subclasses
+    _hyperparameters = ()
+
+    def __init__(self, params):
+        unique = {}
+        for p in params:
+            unique.setdefault(id(p), p)
+        self.params = list(unique.values())
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        dtype = self.params[0].dtype
+        if any(p.dtype != dtype for p in self.params):
+            raise ValueError("all parameters of one optimizer must have the same dtype, got "
+                             f"{sorted({str(p.dtype) for p in self.params})}")
+        xp = B.xp
+        self._sizes = [p.size for p in self.params]
+        self._slices, start = [], 0
+        for size in self._sizes:
+            self._slices.append(slice(start, start + size))
+            start += size
+        self._data = xp.empty(start, dtype=dtype)
+        self._grad = xp.zeros(start, dtype=dtype)
+        self._scratch = (xp.empty(start, dtype=dtype), xp.empty(start, dtype=dtype))
+        self._data_views, self._grad_views = [], []
+        for p, part in zip(self.params, self._slices):
+            data, grad = self._data[part].reshape(p.shape), self._grad[part].reshape(p.shape)
+            data[...] = p.data
+            if p.grad is not None:
+                grad[...] = p.grad
+            p.data = data
+            if p.requires_grad:
+                p.grad = grad
+            self._data_views.append(data)
+            self._grad_views.append(grad)
+        self._steps = [0] * len(self.params)
+        for name in self._buffers:
+            setattr(self, name, xp.zeros(start, dtype=dtype))
+
+    def zero_grad(self):
+        """Fill every gradient with 0, in place (rebinding any parameter whose .grad was
+        set to None or replaced back to its view)."""
+        self._grad.fill(0)
+        for p, grad in zip(self.params, self._grad_views):
+            if p.requires_grad:
+                p.grad = grad
+
+    def _active(self):
+        """Which parameters take part in this step; adopts arrays that were rebound."""
+        active = []
+        for i, (p, data, grad) in enumerate(zip(self.params, self._data_views,
+                                                self._grad_views)):
+            if p.data is not data:
+                if p.data.shape != data.shape or p.data.dtype != data.dtype:
+                    raise RuntimeError(
+                        f"parameter {i} became {p.data.dtype}{p.data.shape} after the optimizer "
+                        f"was built for {data.dtype}{data.shape}; build the optimizer after "
+                        "converting or resizing the model")
+                data[...] = p.data
+                p.data = data
+            if not p.requires_grad or p.grad is None:
+                active.append(False)
+                continue
+            if p.grad is not grad:
+                grad[...] = p.grad
+                p.grad = grad
+            active.append(True)
+        return active
+
+    def step(self):
+        """One update of every parameter that has a gradient."""
+        active, steps = self._active(), self._steps
+        if all(active) and steps.count(steps[0]) == len(steps):
+            self._steps = [steps[0] + 1] * len(steps)
+            self._update(slice(None), steps[0] + 1)
+            return
+        for i, part in enumerate(self._slices):
+            if active[i]:
+                steps[i] += 1
+                self._update(part, steps[i])
+
+    def _descent_gradient(self, part):
+        """d = ±∇ + λθ: the gradient negated when maximizing, plus weight decay λθ
+        (PyTorch's order); a view of the raw gradient when neither applies."""
+        xp = B.xp
+        grad = self._grad[part]
+        if not self.maximize and not self.weight_decay:
+            return grad
+        out = self._scratch[0][part]
+        if self.maximize:
+            xp.negative(grad, out=out)
+        else:
+            out[...] = grad
+        if self.weight_decay:
+            decay = self._scratch[1][part]
+            xp.multiply(self._data[part], self.weight_decay, out=decay)
+            out += decay
+        return out
+
+    # --- state --------------------------------------------------------------------
+    def state_dict(self):
+        """Step counts, moment buffers (flat, copies) and hyperparameters: plain arrays and
+        numbers, enough to resume bit for bit."""
+        xp = B.xp
+        state = {"step": xp.asarray(self._steps, dtype=xp.int64),
+                 "sizes": xp.asarray(self._sizes, dtype=xp.int64)}
+        for name in self._buffers:
+            state[name.lstrip("_")] = getattr(self, name).copy()
+        for name in self._hyperparameters:
+            state[name] = getattr(self, name)
+        return state
+
+    def load_state_dict(self, state):
+        """Restore ``state_dict()`` output (NumPy or backend arrays), copying into the
+        existing buffers; raises ValueError, changing nothing, when it does not fit."""
+        expected = {"step", "sizes", *(n.lstrip("_") for n in self._buffers),
+                    *self._hyperparameters}
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: missing keys "
+                             f"{sorted(missing)}, unexpected keys {sorted(unexpected)}")
+        sizes = [int(n) for n in B.to_numpy(state["sizes"]).tolist()]
+        if sizes != self._sizes:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is for "
+                             f"parameters of sizes {sizes}, this optimizer has {self._sizes}")
+        for name in self._buffers:
+            shape = tuple(state[name.lstrip("_")].shape)
+            if shape != (len(self._data),):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {name.lstrip('_')!r} "
+                                 f"has shape {shape}, expected {(len(self._data),)}")
+        self._steps = [int(n) for n in B.to_numpy(state["step"]).tolist()]
+        for name in self._buffers:
+            buffer = getattr(self, name)
+            buffer[...] = B.to_device(state[name.lstrip("_")], dtype=buffer.dtype)
+        for name in self._hyperparameters:
+            kind = type(getattr(self, name))
+            setattr(self, name, kind(state[name].item() if hasattr(state[name], "item")
+                                     else state[name]))
+
+    def __repr__(self):
+        settings = ", ".join(f"{n}={getattr(self, n)}" for n in self._hyperparameters)
+        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+
+
+def _check(name, value, low, high=math.inf):
+    if not low <= value < high:
+        raise ValueError(f"invalid {name}: {value} (must lie in [{low}, {high}))")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent (PyTorch's, dampening 0, no Nesterov):
+    d = ±∇ + λθ, b ← μ b + d (b = d at the first step), θ ← θ − α b (with μ = 0: θ ← θ − α d).
+    ``maximize=True`` ascends: w ← w + α ∇_w J."""
+
+    _hyperparameters = ("lr", "momentum", "weight_decay", "maximize")
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, maximize=False):
+        _check("lr", lr, 0.0)
+        _check("momentum", momentum, 0.0)
+        _check("weight_decay", weight_decay, 0.0)
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.weight_decay, self.maximize = float(weight_decay), bool(maximize)
+        # a zero buffer gives b = d at the first step, exactly as PyTorch's lazy one
+        self._buffers = ("_momentum_buffer",) if momentum else ()
+        super().__init__(params)
+
+    def _update(self, part, step):
+        d = self._descent_gradient(part)
+        if self.momentum:
+            buffer = self._momentum_buffer[part]
+            buffer *= self.momentum
+            buffer += d
+            d = buffer
+        change = self._scratch[1][part]
+        B.xp.multiply(d, self.lr, out=change)
+        self._data[part] -= change
+
+
+class Adam(Optimizer):
+    """Adam (PyTorch's, without amsgrad), at step t with d = ±∇ + λθ:
+    m ← β₁ m + (1 − β₁) d,  v ← β₂ v + (1 − β₂) d²,
+    θ ← θ − (α / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε).
+    ``maximize=True`` ascends: w ← w + α₁ ∇_w J, through the same moments of −∇."""
+
+    _buffers = ("_exp_avg", "_exp_avg_sq")
+    _hyperparameters = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 maximize=False):
+        _check("lr", lr, 0.0)
+        _check("beta1", betas[0], 0.0, 1.0)
+        _check("beta2", betas[1], 0.0, 1.0)
+        _check("eps", eps, 0.0)
+        _check("weight_decay", weight_decay, 0.0)
+        self.lr, (self.beta1, self.beta2) = float(lr), map(float, betas)
+        self.eps, self.weight_decay, self.maximize = float(eps), float(weight_decay), bool(maximize)
+        super().__init__(params)
+
+    def _update(self, part, step):
+        xp = B.xp
+        d = self._descent_gradient(part)
+        m, v = self._exp_avg[part], self._exp_avg_sq[part]
+        work = self._scratch[1][part]
+        # m ← m + (1 − β₁)(d − m): PyTorch's lerp, the same number as β₁ m + (1 − β₁) d
+        xp.subtract(d, m, out=work)
+        work *= 1 - self.beta1
+        m += work
+        v *= self.beta2
+        xp.multiply(d, 1 - self.beta2, out=work)
+        work *= d
+        v += work
+        step_size = self.lr / (1 - self.beta1 ** step)
+        xp.sqrt(v, out=work)
+        work /= math.sqrt(1 - self.beta2 ** step)
+        work += self.eps
+        xp.divide(m, work, out=work)
+        work *= step_size
+        self._data[part] -= work
