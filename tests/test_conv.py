@@ -1,0 +1,300 @@
+"""conv2d and conv_transpose2d: values against direct loop references (and PyTorch when
+installed), finite-difference gradients, shape errors, and checks that a wrong backward
+is caught."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import minigan as mg
+import minigan.functional as F
+from minigan.backend import to_numpy as host
+
+# --- direct references: one output (or input) pixel at a time, no im2col ----------------
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def reference_conv2d(x, w, b, stride, padding):
+    """y[n, o, i, j] = Σ_{c, di, dj} x_pad[n, c, i·sh + di, j·sw + dj] w[o, c, di, dj] + b[o]."""
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    n, _, h, width = x.shape
+    o, _, kh, kw = w.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+    y = np.zeros((n, o, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            patch = padded[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            y[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def reference_conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """Each input pixel x[n, :, i, j] scatters x·w into the window at (i·sh, j·sw) of the
+    uncropped output; the output is that canvas cropped by the padding."""
+    (sh, sw), (ph, pw), (oh, ow) = _pair(stride), _pair(padding), _pair(output_padding)
+    n, _, h, width = x.shape
+    _, c_out, kh, kw = w.shape
+    canvas = np.zeros((n, c_out, (h - 1) * sh + kh + oh, (width - 1) * sw + kw + ow))
+    for i in range(h):
+        for j in range(width):
+            canvas[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += np.tensordot(
+                x[:, :, i, j], w, axes=([1], [0]))
+    out_h, out_w = canvas.shape[2] - 2 * ph, canvas.shape[3] - 2 * pw
+    y = canvas[:, :, ph:ph + out_h, pw:pw + out_w]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+# --- strategies -------------------------------------------------------------------------
+
+
+def int_or_pair(low, high):
+    return st.one_of(st.integers(low, high), st.tuples(st.integers(low, high),
+                                                       st.integers(low, high)))
+
+
+@st.composite
+def conv_cases(draw, transposed=False):
+    """Random small convolution settings and float64 host arrays x, w, b (b may be None)."""
+    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    n, c_in, c_out = (draw(st.integers(1, 3)) for _ in range(3))
+    case = {"stride": stride, "padding": padding}
+    if transposed:
+        output_padding = draw(st.tuples(st.integers(0, sh - 1), st.integers(0, sw - 1)))
+        case["output_padding"] = output_padding
+        h, width = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        assume((h - 1) * sh - 2 * ph + kh + output_padding[0] > 0)
+        assume((width - 1) * sw - 2 * pw + kw + output_padding[1] > 0)
+        w_shape = (c_in, c_out, kh, kw)
+    else:
+        h = draw(st.integers(max(1, kh - 2 * ph), kh - 2 * ph + 5))
+        width = draw(st.integers(max(1, kw - 2 * pw), kw - 2 * pw + 5))
+        w_shape = (c_out, c_in, kh, kw)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, c_in, h, width))
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(c_out) if draw(st.booleans()) else None
+    return x, w, b, case
+
+
+def as_tensors(x, w, b):
+    return [mg.tensor(a, requires_grad=True) for a in ((x, w) if b is None else (x, w, b))]
+
+
+def conv(tensors, case, transposed):
+    x, w, *b = tensors
+    op = F.conv_transpose2d if transposed else F.conv2d
+    return op(x, w, b[0] if b else None, **case)
+
+
+def reference(x, w, b, case, transposed):
+    if transposed:
+        return reference_conv_transpose2d(x, w, b, **case)
+    return reference_conv2d(x, w, b, **case)
+
+
+# --- values and gradients ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@given(data=st.data())
+def test_matches_the_loop_reference(float64, transposed, data):
+    x, w, b, case = data.draw(conv_cases(transposed))
+    y = conv(as_tensors(x, w, b), case, transposed)
+    expected = reference(x, w, b, case, transposed)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@given(data=st.data())
+def test_gradients_match_finite_differences(float64, transposed, data):
+    x, w, b, case = data.draw(conv_cases(transposed))
+    assert mg.gradcheck(lambda *t: conv(t, case, transposed), as_tensors(x, w, b))
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@given(data=st.data())
+def test_values_and_gradients_match_pytorch(float64, torch, transposed, data):
+    x, w, b, case = data.draw(conv_cases(transposed))
+    ours = as_tensors(x, w, b)
+    theirs = [torch.tensor(a, requires_grad=True) for a in ((x, w) if b is None else (x, w, b))]
+    y = conv(ours, case, transposed)
+    op = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
+    y_torch = op(theirs[0], theirs[1], theirs[2] if b is not None else None, **case)
+    np.testing.assert_allclose(y.numpy(), y_torch.detach().numpy(), rtol=1e-10, atol=1e-12)
+    cotangent = np.random.default_rng(0).standard_normal(y.shape)
+    y.backward(mg.tensor(cotangent))
+    y_torch.backward(torch.tensor(cotangent))
+    for mine, reference_tensor in zip(ours, theirs):
+        np.testing.assert_allclose(host(mine.grad), reference_tensor.grad.numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dcgan_shapes_keep_the_dtype(dtype):
+    rng = np.random.default_rng(1)
+    x = mg.tensor(rng.standard_normal((2, 1, 28, 28)).astype(dtype), requires_grad=True)
+    w1 = mg.tensor(rng.standard_normal((8, 1, 4, 4)).astype(dtype), requires_grad=True)
+    w2 = mg.tensor(rng.standard_normal((8, 3, 4, 4)).astype(dtype), requires_grad=True)
+    b2 = mg.tensor(rng.standard_normal(3).astype(dtype), requires_grad=True)
+    h = F.conv2d(x, w1, stride=2, padding=1)
+    assert h.shape == (2, 8, 14, 14)
+    y = F.conv_transpose2d(h, w2, b2, stride=2, padding=1)
+    assert y.shape == (2, 3, 28, 28)
+    y.sum().backward()
+    assert y.dtype == dtype
+    for t in (x, w1, w2, b2):
+        assert t.grad.dtype == dtype and t.grad.shape == t.shape
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    expected = reference_conv_transpose2d(
+        reference_conv2d(x.numpy().astype(np.float64), w1.numpy().astype(np.float64), None,
+                         2, 1),
+        w2.numpy().astype(np.float64), b2.numpy().astype(np.float64), 2, 1, 0)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_non_contiguous_inputs_and_broadcast_gradients(float64, transposed, padding):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((3, 2, 3, 2) if transposed else (2, 3, 3, 2))
+    case = {"stride": (2, 1), "padding": padding}
+    if transposed:
+        case["output_padding"] = (1, 0)
+    base = mg.tensor(x.transpose(0, 1, 3, 2).copy(), requires_grad=True)
+    weight = mg.tensor(w, requires_grad=True)
+    # base.transpose(...) has x's values in non-contiguous data
+    y = conv([base.transpose(0, 1, 3, 2), weight], case, transposed)
+    np.testing.assert_allclose(y.numpy(), reference(x, w, None, case, transposed), rtol=1e-12)
+    y.sum().backward()  # the output gradient arrives as a zero-stride broadcast view
+    grads = host(base.grad).copy(), host(weight.grad).copy()
+    base.grad = weight.grad = None
+    conv([base.transpose(0, 1, 3, 2), weight], case, transposed).backward(np.ones(y.shape))
+    np.testing.assert_allclose(grads[0], host(base.grad), rtol=1e-12)
+    np.testing.assert_allclose(grads[1], host(weight.grad), rtol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_one_node_with_fused_bias_and_no_unneeded_gradients(transposed):
+    rng = np.random.default_rng(3)
+    x = mg.tensor(rng.standard_normal((2, 3, 5, 5)))  # data: needs no gradient
+    w = mg.tensor(rng.standard_normal((3, 4, 3, 3)), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(4), requires_grad=True)
+    op = F.conv_transpose2d if transposed else F.conv2d
+    y = op(x, w if transposed else w.transpose(1, 0, 2, 3), b, stride=2, padding=1)
+    assert y.requires_grad and len(y._parents) == 3
+    assert y._parents[0] is x and y._parents[2] is b
+    y.sum().backward()
+    assert x.grad is None and w.grad is not None
+    np.testing.assert_allclose(host(b.grad), np.full(4, y.shape[0] * y.shape[2] * y.shape[3]),
+                               rtol=1e-6)
+    with mg.no_grad():
+        assert not op(x, w if transposed else w.transpose(1, 0, 2, 3), b).requires_grad
+
+
+# --- errors -----------------------------------------------------------------------------
+
+SHAPE_ERRORS = [
+    ("conv2d", (1, 4, 4), (2, 1, 3, 3), None, {}, "4-D"),
+    ("conv2d", (1, 1, 4, 4), (2, 1, 3), None, {}, "4-D"),
+    ("conv2d", (1, 2, 5, 5), (3, 1, 3, 3), None, {}, "channels"),
+    ("conv2d", (1, 1, 3, 3), (1, 1, 5, 5), None, {}, "larger than the padded input"),
+    ("conv2d", (1, 1, 3, 4), (1, 1, 3, 7), None, {"padding": 1}, "larger than the padded"),
+    ("conv2d", (1, 1, 5, 5), (2, 1, 3, 3), (3,), {}, "bias"),
+    ("conv_transpose2d", (1, 2, 3, 3), (3, 1, 2, 2), None, {}, "channels"),
+    ("conv_transpose2d", (2, 3, 3), (3, 1, 2, 2), None, {}, "4-D"),
+    ("conv_transpose2d", (1, 3, 3, 3), (3, 2, 2, 2), (3,), {}, "bias"),
+    ("conv_transpose2d", (1, 1, 3, 3), (1, 1, 2, 2), None,
+     {"stride": 2, "output_padding": 2}, "output_padding"),
+    ("conv_transpose2d", (1, 1, 3, 3), (1, 1, 2, 2), None,
+     {"stride": (2, 1), "output_padding": (0, 1)}, "output_padding"),
+    ("conv_transpose2d", (1, 1, 1, 1), (1, 1, 1, 1), None, {"padding": 1}, "not positive"),
+]
+
+
+@pytest.mark.parametrize("op, x_shape, w_shape, b_shape, kwargs, words", SHAPE_ERRORS)
+def test_shapes_that_do_not_fit_raise_naming_both(op, x_shape, w_shape, b_shape, kwargs, words):
+    x, w = mg.tensor(np.zeros(x_shape)), mg.tensor(np.zeros(w_shape))
+    b = None if b_shape is None else mg.tensor(np.zeros(b_shape))
+    with pytest.raises(ValueError, match=words) as error:
+        getattr(F, op)(x, w, b, **kwargs)
+    assert str(x_shape) in str(error.value) and str(w_shape) in str(error.value)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"stride": 0}, "stride"), ({"stride": (1, 2, 3)}, "stride"), ({"stride": 1.5}, "stride"),
+    ({"padding": -1}, "padding"), ({"padding": (0, "1")}, "padding"),
+])
+def test_bad_arguments_raise(kwargs, name):
+    x, w = mg.tensor(np.zeros((1, 1, 4, 4))), mg.tensor(np.zeros((1, 1, 2, 2)))
+    for op in (F.conv2d, F.conv_transpose2d):
+        with pytest.raises(ValueError, match=name):
+            op(x, w, **kwargs)
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose2d(x, w, stride=2, output_padding=-1)
+
+
+def test_int_and_pair_arguments_agree():
+    rng = np.random.default_rng(4)
+    x = mg.tensor(rng.standard_normal((1, 2, 6, 6)))
+    w = mg.tensor(rng.standard_normal((2, 2, 3, 3)))
+    for op in (F.conv2d, F.conv_transpose2d):
+        a = op(x, w, stride=2, padding=1).numpy()
+        np.testing.assert_array_equal(a, op(x, w, stride=(2, 2), padding=[1, 1]).numpy())
+
+
+# --- the checks bite ---------------------------------------------------------------------
+
+
+def test_gradcheck_catches_a_wrong_conv2d_input_gradient(float64, monkeypatch):
+    rng = np.random.default_rng(5)
+    x = mg.tensor(rng.standard_normal((2, 2, 5, 5)))
+    w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
+    fn = lambda x_, w_: F.conv2d(x_, w_, stride=2, padding=1)  # noqa: E731
+    assert mg.gradcheck(fn, [x, w])
+    col2im = F._col2im
+
+    def col2im_missing_a_tap(cols, shape, kernel, *args):
+        cols = cols.reshape(shape[1], kernel[0] * kernel[1], -1).copy()
+        cols[:, 0] = 0  # forget what kernel offset (0, 0) contributes
+        return col2im(cols, shape, kernel, *args)
+
+    # conv2d's forward never calls _col2im, so only its input gradient is wrong
+    monkeypatch.setattr(F, "_col2im", col2im_missing_a_tap)
+    with pytest.raises(mg.GradcheckError, match="input 0"):
+        mg.gradcheck(fn, [x, w])
+    assert mg.gradcheck(lambda w_: fn(x, w_), [w])
+
+
+def test_gradcheck_catches_a_wrong_conv_transpose2d_backward(float64, monkeypatch):
+    rng = np.random.default_rng(6)
+    x = mg.tensor(rng.standard_normal((2, 3, 3, 3)))
+    w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
+    fn = lambda x_, w_: F.conv_transpose2d(x_, w_, stride=2, padding=1)  # noqa: E731
+    assert mg.gradcheck(fn, [x, w])
+    im2col = F._im2col
+
+    def im2col_missing_a_tap(array, kernel, *args):
+        cols = im2col(array, kernel, *args)
+        cols.reshape(-1, kernel[0] * kernel[1], cols.shape[-1])[:, 0] = 0
+        return cols
+
+    # conv_transpose2d's forward never calls _im2col: both of its gradients are wrong
+    monkeypatch.setattr(F, "_im2col", im2col_missing_a_tap)
+    with pytest.raises(mg.GradcheckError, match="input 0"):
+        mg.gradcheck(fn, [x, w])
+    with pytest.raises(mg.GradcheckError, match="input 0"):
+        mg.gradcheck(lambda w_: fn(x, w_), [w])
