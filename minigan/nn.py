@@ -22,7 +22,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
-        super().__init__(data, requires_grad)
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad)
 
     def __repr__(self):
         return f"Parameter({B.to_numpy(self.data)!r})"

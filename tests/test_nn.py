@@ -276,6 +276,8 @@ def test_default_initialisation_is_pytorchs():
     for p in (*linear.parameters(), *conv.parameters(), *bn.parameters()):
         assert p.dtype == np.float32 and p.requires_grad and isinstance(p, nn.Parameter)
     assert nn.Linear(3, 2, bias=False).bias is None
+    t = mg.zeros(2)
+    assert nn.Parameter(t).data is t.data and nn.Parameter(t).requires_grad
 
 
 def test_initialisation_agrees_with_torch():
@@ -509,3 +511,98 @@ def test_batch_norm_2d_matches_torch_in_float32(training):
     for name in ("running_mean", "running_var"):
         np.testing.assert_allclose(host(getattr(ours, name)),
                                    getattr(theirs, name).numpy(), rtol=1e-5)
+
+
+# --- convolutions -----------------------------------------------------------------------
+
+
+@st.composite
+def conv_cases(draw):
+    """(layer, input) for Conv2d or ConvTranspose2d with valid, small geometry."""
+    transposed = draw(st.booleans())
+    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    bias = draw(st.booleans())
+    if transposed:
+        output_padding = draw(st.integers(0, stride - 1))
+        layer = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, bias)
+        # smallest input side whose output side (H − 1)s − 2p + k + op is at least 1
+        lows = [1 + max(0, -(-(1 + 2 * padding - k - output_padding) // stride))
+                for k in kernel]
+    else:
+        layer = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias)
+        lows = [max(1, k - 2 * padding) for k in kernel]  # (H + 2p − k)//s + 1 >= 1
+    side = tuple(draw(st.integers(low, low + 3)) for low in lows)
+    x = draw(arrays((draw(st.integers(1, 2)), c_in) + side))
+    return layer.train(draw(st.booleans())), x
+
+
+def conv_output_side(layer, side, axis):
+    k = layer.kernel_size[axis]
+    s, p = layer.stride, layer.padding
+    if isinstance(layer, nn.Conv2d):
+        return (side + 2 * p - k) // s + 1
+    return (side - 1) * s - 2 * p + k + layer.output_padding
+
+
+@given(case=conv_cases())
+def test_conv_layers_shapes_and_gradients(float64, case):
+    layer, x = case
+    assert layer.weight.shape == ((layer.out_channels, layer.in_channels)
+                                  if isinstance(layer, nn.Conv2d)
+                                  else (layer.in_channels, layer.out_channels)) + layer.kernel_size
+    xt = mg.tensor(x, requires_grad=True)
+    y = layer(xt)
+    assert y.shape == (x.shape[0], layer.out_channels, conv_output_side(layer, x.shape[2], 0),
+                       conv_output_side(layer, x.shape[3], 1))
+    assert check_layer(layer, xt)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv_layers_match_torch(transposed):
+    torch = pytest.importorskip("torch")
+    name, args = ("ConvTranspose2d", (3, 4, (3, 2), 2, 1, 1)) if transposed else \
+        ("Conv2d", (3, 4, (3, 2), 2, 1))
+    ours, theirs = getattr(nn, name)(*args).double(), getattr(torch.nn, name)(*args).double()
+    copy_to_torch(ours, theirs, torch)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 5, 6))
+    xt, tx = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, out = ours(xt), theirs(tx)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.numpy(), out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(host(xt.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    their_params = dict(theirs.named_parameters())
+    for pname, p in ours.named_parameters():
+        np.testing.assert_allclose(host(p.grad), their_params[pname].grad.numpy(), rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_dcgan_generator_matches_torch_in_training():
+    """ConvTranspose2d → BatchNorm2d → ReLU → ConvTranspose2d → Tanh, two steps of
+    running statistics, in float32."""
+    torch = pytest.importorskip("torch")
+
+    def build(lib):
+        return lib.Sequential(lib.ConvTranspose2d(8, 6, 4, 1, 0), lib.BatchNorm2d(6), lib.ReLU(),
+                              lib.ConvTranspose2d(6, 1, 4, 2, 1), lib.Tanh())
+
+    ours, theirs = nn.init_dcgan_(build(nn)), build(torch.nn)
+    copy_to_torch(ours, theirs, torch)
+    rng = np.random.default_rng(8)
+    for _ in range(2):
+        z = rng.standard_normal((5, 8, 1, 1)).astype(np.float32)
+        zt, tz = mg.tensor(z, requires_grad=True), torch.tensor(z, requires_grad=True)
+        y, out = ours(zt), theirs(tz)
+        assert y.shape == (5, 1, 8, 8) and y.dtype == np.float32
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(g)
+        out.backward(torch.tensor(g))
+        np.testing.assert_allclose(y.numpy(), out.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(host(zt.grad), tz.grad.numpy(), rtol=1e-3, atol=1e-4)
+    their_state = theirs.state_dict()
+    for key, value in ours.state_dict().items():
+        np.testing.assert_allclose(host(value), their_state[key].numpy(), rtol=1e-4, atol=1e-6)
