@@ -142,7 +142,9 @@ class Dataset:
     """A named data distribution p_x: ``sample(n)`` on the host, ``batch(n)`` on the device.
 
     ``centres``/``std`` describe the modes of the 2D benchmarks (None otherwise);
-    ``bounds`` is the (low, high) box of each axis used for plots.
+    ``bounds`` is the (low, high) box of each axis used for plots; ``scale`` is the data's
+    extent, by which the models divide their inputs (critic) and multiply their outputs
+    (generator) so that the networks work on numbers of order 1.
     """
 
     name: str
@@ -151,6 +153,7 @@ class Dataset:
     centres: numpy.ndarray | None = None
     std: float | None = None
     bounds: tuple = field(default=(-1.0, 1.0))
+    scale: float = 1.0
 
     @property
     def dim(self) -> int:
@@ -167,7 +170,7 @@ def get(name: str, data_path=None) -> Dataset:
     if name == "ring":
         return Dataset("ring", (2,), ring, ring_centres(), 0.01, (-1.5, 1.5))
     if name == "grid":
-        return Dataset("grid", (2,), grid, grid_centres(), 0.05, (-5.5, 5.5))
+        return Dataset("grid", (2,), grid, grid_centres(), 0.05, (-5.5, 5.5), 4.0)
     if name == "mixture1d":
         return Dataset("mixture1d", (1,), mixture1d, bounds=(-4.0, 6.0))
     if name == "mnist":

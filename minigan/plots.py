@@ -63,7 +63,8 @@ def samples(path, real, snapshots, bounds, density=None):
     fig, axes = plt.subplots(1, count, figsize=(3 * count, 3.1), squeeze=False)
     for ax, (step, fake) in zip(axes[0], snapshots):
         _panel(ax, real, fake, bounds, f"step {step}", density)
-    axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
+    if real.ndim == 2:  # images carry no legend
+        axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
     _save(fig, path)
 
 
