@@ -9,7 +9,10 @@ For the gan divergence, with D = σ(V), these are E log(1 − D(G(z))) and −E 
 
 from __future__ import annotations
 
+from . import backend as B
 from . import divergences
+from . import functional as F
+from .tensor import no_grad
 
 
 def vdm_objective(v_real, v_fake, div):
@@ -27,3 +30,192 @@ def generator_loss(v_fake, div, saturating=False):
     if saturating:
         return -div.conjugate_of_activation(v_fake).mean()
     return -div.activation(v_fake).mean()
+
+
+# --- training: the min-max game, step by step ------------------------------------------
+#
+# The lecture's "Training Algorithm Summary", with its two sign slips fixed (DESIGN.md):
+#   for each generator update:
+#     K times:  x_1..x_B1 ~ p_x,  x̂_1..x̂_B2 = G_θ(z_j) with θ held fixed (no graph),
+#               w ← w + α1 ∇_w J(θ, w)                         (ascent on equation 6)
+#     once:     z_1..z_B2 ~ N(0, I), w held fixed,
+#               θ ← θ − α2 ∇_θ L_G(θ, w)                      (descent)
+# with J(θ, w) = (1/B1) Σ_i g_f(V_w(x_i)) − (1/B2) Σ_j f*(g_f(V_w(x̂_j))) and L_G the
+# saturating loss −(1/B2) Σ_j f*(g_f(V_w(G_θ(z_j)))) or the non-saturating one
+# −(1/B2) Σ_j g_f(V_w(G_θ(z_j))) (f-GAN section 3.2).
+
+
+def pack(x, m):
+    """PacGAN: m consecutive samples concatenated into one critic input,
+    (B, c, ...) -> (B/m, m·c, ...)."""
+    if m == 1:
+        return x
+    return x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:])
+
+
+class held_fixed:
+    """Context manager: the parameters of ``module`` take no gradient inside (their
+    requires_grad is switched off and restored), so a player held fixed neither receives
+    nor keeps gradients and backward skips computing them."""
+
+    def __init__(self, module):
+        self.params = module.parameters()
+
+    def __enter__(self):
+        self.flags = [p.requires_grad for p in self.params]
+        for p in self.params:
+            p.requires_grad = False
+
+    def __exit__(self, *exc):
+        for p, flag in zip(self.params, self.flags):
+            p.requires_grad = flag
+
+
+def grad_norm(params):
+    """‖∇‖ over all ``params`` (a backend scalar; 0 where no gradient arrived)."""
+    xp = B.xp
+    total = xp.zeros((), dtype=B.default_dtype)
+    for p in params:
+        if p.grad is not None:
+            total = total + xp.vdot(p.grad.ravel(), p.grad.ravel())
+    return xp.sqrt(total)
+
+
+class VDMTrainer:
+    """Alternating (or simultaneous) gradient steps on min_θ max_w J(θ, w).
+
+    ``generator`` is G_θ, ``critic`` is V_w (T_w = g_f ∘ V_w), ``divergence`` gives g_f and
+    f* (``divergences.get``). ``opt_d`` must ascend (``maximize=True``, learning rate α1);
+    ``opt_g`` descends (learning rate α2). ``sample_real(n)`` returns n data samples and
+    ``sample_noise(n)`` n noise vectors, both device Tensors. ``d_steps`` is K,
+    ``batch_real`` B1, ``batch_fake`` B2; ``pack`` is PacGAN's m (both batch sizes must be
+    multiples of it). ``simultaneous`` takes both players' gradients at the same (θ, w)
+    and updates both (f-GAN Algorithm 1), instead of alternating.
+    """
+
+    def __init__(self, generator, critic, divergence, opt_g, opt_d, sample_real,
+                 sample_noise, d_steps=1, batch_real=64, batch_fake=64, pack=1,
+                 saturating=False, simultaneous=False, running_decay=0.98):
+        if not opt_d.maximize or opt_g.maximize:
+            raise ValueError("the critic's optimizer must ascend (maximize=True) and the "
+                             "generator's descend (maximize=False)")
+        for name, value in (("d_steps", d_steps), ("batch_real", batch_real),
+                            ("batch_fake", batch_fake), ("pack", pack)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if batch_real % pack or batch_fake % pack:
+            raise ValueError(f"batch sizes ({batch_real}, {batch_fake}) must be multiples of "
+                             f"pack={pack}")
+        self.generator, self.critic, self.divergence = generator, critic, divergence
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.sample_real, self.sample_noise = sample_real, sample_noise
+        self.K, self.B1, self.B2, self.m = d_steps, batch_real, batch_fake, pack
+        self.saturating, self.simultaneous = saturating, simultaneous
+        self.running_decay = running_decay
+        self.step_count = 0
+        self.running_objective = None  # exponential average of J: the divergence estimate
+
+    # the two players' outputs -----------------------------------------------------------
+    def V(self, x):
+        """V_w on (packed) samples, one logit per critic input."""
+        return self.critic(pack(x, self.m)).reshape(-1)
+
+    def critic_objective(self, x_real, x_fake):
+        """J(θ, w) on one minibatch (equation 6), and the logits it used."""
+        v_real, v_fake = self.V(x_real), self.V(x_fake)
+        return vdm_objective(v_real, v_fake, self.divergence), v_real, v_fake
+
+    def _generator_loss(self, x_fake):
+        return generator_loss(self.V(x_fake), self.divergence, saturating=self.saturating)
+
+    # one step ---------------------------------------------------------------------------
+    def step(self):
+        """One generator update and its K critic updates; returns the step's statistics
+        (host floats): the losses, J, the running divergence estimate, the mean critic
+        outputs on real and generated samples, and both players' gradient norms."""
+        if self.simultaneous:
+            stats = self._simultaneous_step()
+        else:
+            stats = self._alternating_step()
+        self.step_count += 1
+        stats = {key: float(value) for key, value in stats.items()}
+        if self.running_objective is None:
+            self.running_objective = stats["objective"]
+        else:
+            a = self.running_decay
+            self.running_objective = a * self.running_objective + (1 - a) * stats["objective"]
+        stats["divergence_estimate"] = self.running_objective
+        return {"step": self.step_count, **stats}
+
+    def _critic_update(self):
+        """w ← w + α1 ∇_w J(θ, w) on B1 real and B2 generated samples, θ held fixed."""
+        x = self.sample_real(self.B1)                         # x_1..x_B1 ~ p_x
+        with no_grad():                                        # θ fixed: no graph through G
+            x_hat = self.generator(self.sample_noise(self.B2))  # x̂_j = G_θ(z_j)
+        J, v_real, v_fake = self.critic_objective(x, x_hat)
+        self.opt_d.zero_grad()
+        J.backward()                                           # ∇_w J
+        norm = grad_norm(self.critic.parameters())
+        self.opt_d.step()                                      # ascent (maximize=True)
+        return J, v_real, v_fake, norm
+
+    def _generator_update(self):
+        """θ ← θ − α2 ∇_θ L_G(θ, w) on B2 fresh noise samples, w held fixed."""
+        z = self.sample_noise(self.B2)                         # z_1..z_B2 ~ N(0, I)
+        self.opt_g.zero_grad()
+        with held_fixed(self.critic):
+            loss_g = self._generator_loss(self.generator(z))
+            loss_g.backward()                                  # ∇_θ L_G only
+        norm = grad_norm(self.generator.parameters())
+        self.opt_g.step()                                      # descent
+        return loss_g, norm
+
+    def _alternating_step(self):
+        for _ in range(self.K):
+            J, v_real, v_fake, norm_d = self._critic_update()
+        loss_g, norm_g = self._generator_update()
+        return self._stats(J, loss_g, v_real, v_fake, norm_d, norm_g)
+
+    def _simultaneous_step(self):
+        """f-GAN Algorithm 1: ∇_w J and ∇_θ L_G both at the current (θ, w), then
+        w ← w + α1 ∇_w J and θ ← θ − α2 ∇_θ L_G together (K is ignored)."""
+        x = self.sample_real(self.B1)
+        x_hat = self.generator(self.sample_noise(self.B2))
+        J, v_real, v_fake = self.critic_objective(x, x_hat.detach())
+        self.opt_d.zero_grad()
+        J.backward()
+        self.opt_g.zero_grad()
+        with held_fixed(self.critic):
+            loss_g = self._generator_loss(x_hat)
+            loss_g.backward()
+        norm_d = grad_norm(self.critic.parameters())
+        norm_g = grad_norm(self.generator.parameters())
+        self.opt_d.step()
+        self.opt_g.step()
+        return self._stats(J, loss_g, v_real, v_fake, norm_d, norm_g)
+
+    def _stats(self, J, loss_g, v_real, v_fake, norm_d, norm_g):
+        g_f = self.divergence.activation
+        with no_grad():
+            return {
+                "objective": J.data, "loss_d": -J.data, "loss_g": loss_g.data,
+                "d_real": F.sigmoid(v_real).data.mean(), "d_fake": F.sigmoid(v_fake).data.mean(),
+                "t_real": g_f(v_real).data.mean(), "t_fake": g_f(v_fake).data.mean(),
+                "grad_norm_d": norm_d, "grad_norm_g": norm_g,
+            }
+
+    # state ------------------------------------------------------------------------------
+    def state_dict(self):
+        """Everything but the RNG that a resume needs to continue bit for bit."""
+        return {"step": self.step_count, "running_objective": self.running_objective,
+                "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state):
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step_count = int(state["step"])
+        running = state["running_objective"]
+        self.running_objective = None if running is None else float(running)
