@@ -89,10 +89,15 @@ def _column(history, key):
     return numpy.array([row.get(key, numpy.nan) for row in history], dtype=float)
 
 
-def losses(path, history, output_label="D"):
-    """Losses and J over training; mean critic output on real and on generated samples."""
+def losses(path, history, output_label="D", value_at_equality=None):
+    """Losses and J over training; mean critic output on real and on generated samples.
+    ``value_at_equality`` is D_f(P||P) = f(1) (−log 4 for gan), where J ends when the
+    generator matches the data."""
     steps = _column(history, "step")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    if value_at_equality is not None:
+        left.axhline(value_at_equality, color="0.5", lw=0.8, ls=":",
+                     label=f"D_f at P = Q ({value_at_equality:.3f})")
     left.plot(steps, _column(history, "loss_d"), lw=1, label="critic loss −J")
     left.plot(steps, _column(history, "loss_g"), lw=1, label="generator loss")
     left.plot(steps, _column(history, "divergence_estimate"), lw=1.2, ls="--",

@@ -34,7 +34,7 @@ SNAPSHOT_SAMPLES = 500
 
 # Recommended settings per dataset: the values a flag left out takes.
 DATASET_DEFAULTS = {
-    "ring": dict(steps=8000, d_steps=1, lr_d=1e-3, lr_g=1e-3, batch_real=256, batch_fake=256,
+    "ring": dict(steps=12000, d_steps=1, lr_d=1e-3, lr_g=1e-3, batch_real=256, batch_fake=256,
                  pack=2, noise_dim=2, hidden=128, layers=2, lr_decay=0.7,
                  generator="mlp", generator_loss="non-saturating"),
     "grid": dict(steps=25000, d_steps=1, lr_d=1e-3, lr_g=1e-3, batch_real=256, batch_fake=256,
@@ -461,7 +461,8 @@ class Run:
         real = self.real_reference
         plots.samples(out / "samples.png", real, self.snapshots, ds.bounds, density)
         gan_like = self.config["divergence"] in ("gan", "jensen_shannon")
-        plots.losses(out / "losses.png", self.history, "D" if gan_like else "T")
+        plots.losses(out / "losses.png", self.history, "D" if gan_like else "T",
+                     float(getattr(self.divergence, "f_at_1", 0.0)))
         plots.grad_norms(out / "grad_norms.png", self.history)
         if ds.shape == (2,):
             xs = numpy.linspace(*ds.bounds, 120)
