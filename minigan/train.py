@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     values used in their absence are DATASET_DEFAULTS and COMMON_DEFAULTS."""
     p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog="Defaults per dataset (flags left out): " + "; ".join(
-                    f"{name}: " + ", ".join(f"{k}={v}" for k, v in d.items())
+                epilog="defaults per dataset (for flags left out):\n" + "\n".join(
+                    textwrap.fill(", ".join(f"{k}={v}" for k, v in d.items()), 88,
+                                  initial_indent=f"  {name}: ", subsequent_indent="    ")
                     for name, d in DATASET_DEFAULTS.items()))
     p.add_argument("--backend", help="numpy (CPU, default) or cupy (GPU)")
     p.add_argument("--dtype", help="float32 (default) or float64")
