@@ -11,12 +11,13 @@ out (one graph node each, closed-form backward):
 - ``conjugate_of_activation(v)``, f*(g_f(v)) written in the logit v so that it stays finite
   (the naive composition is inf once g_f(v) rounds onto the edge of dom f*).
 
-Overflow guard: where a form grows like exp(±v) (kl, reverse_kl, neyman, squared_hellinger,
-jeffrey, alpha), ``activation`` and ``conjugate_of_activation`` read the logit through
-``s(v) = v`` for |v| <= c and ``±(c + log(1 + |v| − c))`` beyond, with c = log(dtype max) − 20
-(68.7 in float32, 689.8 in float64). Below c nothing changes (c is a density ratio of
-e^68); beyond it exp(s(v)) continues linearly, so values and gradients stay finite and keep
-their sign for |v| up to about e^20, and both methods agree with ``conjugate(activation(v))``.
+Overflow guard: where a form grows like exp(r|v|) (kl, reverse_kl, neyman, squared_hellinger,
+jeffrey with r = 1; alpha with 0 < α < 1, r = α/(1 − α)), ``activation`` and
+``conjugate_of_activation`` read the logit through ``s(v)``, with r·s(v) = r v for r|v| <= c and
+±(c + log(1 + r|v| − c)) beyond, c = log(dtype max) − 20 (68.7 in float32, 689.8 in float64).
+Below the guard nothing changes (the density ratio there is e^68 or more); beyond it
+exp(r s(v)) continues linearly, so values and gradients stay finite and keep their sign for
+r|v| up to about e^20, and both methods still agree with ``conjugate(activation(v))``.
 """
 
 from __future__ import annotations
@@ -96,28 +97,31 @@ def wright_omega(x):
     return _result(out, (x,), lambda g: (g * out / (1 + out),))
 
 
-def logit_limit(dtype):
-    """c = log(largest finite value of dtype) − 20, where the logit guard starts."""
+def exponent_limit(dtype):
+    """c = log(largest finite value of dtype) − 20: the logit guard keeps exponents below
+    about c (the 20 leaves room for sums over batches and for |v| up to e^20)."""
     return math.log(float(B.xp.finfo(dtype).max)) - 20.0
 
 
-def _compress(v):
-    """The guarded logit s(v) (see the module docstring) and its slope s'(v)."""
+def _compress(v, rate, shift):
+    """The guarded logit s(v) of the module docstring, and its slope s'(v); ``shift`` lowers
+    c for rows whose exponent is r|v| plus a constant."""
     xp = B.xp
-    c = logit_limit(v.dtype)
-    magnitude = xp.abs(v)
-    excess = xp.maximum(magnitude - c, 0)
-    return xp.sign(v) * (xp.minimum(magnitude, c) + xp.log1p(excess)), 1 / (1 + excess)
+    c = exponent_limit(v.dtype) - shift
+    exponent = rate * xp.abs(v)
+    excess = xp.maximum(exponent - c, 0)
+    s = xp.sign(v) * ((xp.minimum(exponent, c) + xp.log1p(excess)) / rate)
+    return s, 1 / (1 + excess)
 
 
-def _elementwise(x, value, slope, guarded=False):
-    """One graph node y = value(x) with dy/dx = slope(x), both array functions; a guarded
-    node applies them to s(x) and multiplies the slope by s'(x)."""
+def _elementwise(x, value, slope, guard=None):
+    """One graph node y = value(x) with dy/dx = slope(x), both array functions; with a
+    guard (rate, shift) they are applied to s(x) and the slope is multiplied by s'(x)."""
     x = x if isinstance(x, Tensor) else tensor(x)
-    if not guarded:
+    if guard is None:
         data = x.data
         return _result(value(data), (x,), lambda g: (g * slope(data),))
-    s, ds = _compress(x.data)
+    s, ds = _compress(x.data, *guard)
     return _result(value(s), (x,), lambda g: (g * slope(s) * ds,))
 
 
@@ -145,7 +149,8 @@ class Divergence:
     exact_from = -math.inf
     f_prime_at_1 = 0.0
     f_at_1 = 0.0
-    guarded = False  # the logit guard of the module docstring applies
+    guard_rate = 0.0  # r of the logit guard (module docstring); 0 for rows that need none
+    guard_shift = 0.0  # the constant in the guarded exponents, taken off c
 
     @property
     def spec(self):
@@ -160,6 +165,20 @@ class Divergence:
     def __hash__(self):
         return hash(self.spec)
 
+    @property
+    def guarded(self):
+        return self.guard_rate > 0
+
+    @property
+    def _guard(self):
+        return (self.guard_rate, self.guard_shift) if self.guarded else None
+
+    def logit_limit(self, dtype):
+        """|v| beyond which the logit guard bends the logit (inf for unguarded rows)."""
+        if not self.guarded:
+            return math.inf
+        return (exponent_limit(dtype) - self.guard_shift) / self.guard_rate
+
     def f(self, u):
         """The generator function f(u), convex with f(1) = 0 (−2 log 2 for gan)."""
         return _elementwise(u, self._f, self._f_prime)
@@ -170,11 +189,11 @@ class Divergence:
 
     def activation(self, v):
         """g_f(v): the critic value T in dom f* for the logit v (increasing in v)."""
-        return _elementwise(v, self._activation, self._activation_prime, self.guarded)
+        return _elementwise(v, self._activation, self._activation_prime, self._guard)
 
     def conjugate_of_activation(self, v):
         """f*(g_f(v)) in its stable form in the logit v."""
-        return _elementwise(v, self._composed, self._composed_prime, self.guarded)
+        return _elementwise(v, self._composed, self._composed_prime, self._guard)
 
     def f_prime(self, u):
         """f'(u), no graph (for checks; it is f's backward)."""
@@ -220,7 +239,7 @@ class KL(Divergence):
 
     name = "kl"
     f_prime_at_1 = 1.0
-    guarded = True
+    guard_rate = 1.0
 
     def _f(self, u):
         return _xlogx(u)
@@ -246,7 +265,7 @@ class ReverseKL(Divergence):
     name = "reverse_kl"
     conjugate_domain = Interval(-math.inf, 0.0)
     f_prime_at_1 = -1.0
-    guarded = True
+    guard_rate = 1.0
 
     def _f(self, u):
         return -B.xp.log(u)
@@ -303,7 +322,7 @@ class Neyman(Divergence):
 
     name = "neyman"
     conjugate_domain = Interval(-math.inf, 1.0)
-    guarded = True
+    guard_rate = 1.0
 
     def _f(self, u):
         return (1 - u) ** 2 / u
@@ -335,7 +354,7 @@ class SquaredHellinger(Divergence):
 
     name = "squared_hellinger"
     conjugate_domain = Interval(-math.inf, 1.0)
-    guarded = True
+    guard_rate = 1.0
 
     def _f(self, u):
         return (B.xp.sqrt(u) - 1) ** 2
@@ -369,7 +388,7 @@ class Jeffrey(Divergence):
     (f*)'(t) = 1/ω (f'(1/ω) = t)."""
 
     name = "jeffrey"
-    guarded = True
+    guard_rate = 1.0
 
     def _f(self, u):
         return (u - 1) * B.xp.log(u)
@@ -529,7 +548,6 @@ class Alpha(Divergence):
     f*(g(v)) = expm1(α/(α − 1) · log b)/α with log b from log softplus(−v)."""
 
     name = "alpha"
-    guarded = True  # b^(α/(α−1)) grows like exp(α v/(1 − α)) for 0 < α < 1
 
     def __init__(self, alpha=0.5):
         alpha = float(alpha)
@@ -537,6 +555,11 @@ class Alpha(Divergence):
             raise ValueError(f"alpha needs alpha < 1 and alpha != 0 (alpha >= 1 has no "
                              f"conjugate of this form on the whole domain), got {alpha}")
         self.alpha = alpha
+        # for 0 < α < 1, b^(α/(α−1)) and the slope b^(1/(α−1))σ(−v) grow like
+        # exp(α v/(1 − α)) times at most (1 − α)^(−1/(1−α)) as v → ∞
+        if alpha > 0:
+            self.guard_rate = alpha / (1 - alpha)
+            self.guard_shift = -math.log(1 - alpha) / (1 - alpha)
         self.conjugate_domain = Interval(-math.inf, 1 / (1 - alpha))
 
     @property
