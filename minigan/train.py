@@ -347,7 +347,7 @@ class Run:
     def execute(self) -> int:
         c, out = self.config, self.out
         if c["backend"] == "numpy":
-            limit_blas_threads(c["blas_threads"])
+            B.set_blas_threads(c["blas_threads"])
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(c, indent=2) + "\n")
         metrics_path = out / "metrics.jsonl"
@@ -479,31 +479,6 @@ class Run:
                          samples, ds.bounds, "T(x) = g_f(V(x))" if self.config["pack"] == 1
                          else f"T(x) = g_f(V(x, ..., x)), x packed {self.config['pack']}x",
                          float(self.divergence.f_prime_at_1))
-
-
-def limit_blas_threads(count: int) -> bool:
-    """Set OpenBLAS's thread count in this process (as NumPy loaded it); False if no
-    OpenBLAS is loaded. The trainer's matrices are small (batch × 128): extra BLAS threads
-    buy nothing there, and on a busy machine their spin-waiting made each product ~50x
-    slower in our measurements."""
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    except OSError:
-        return False
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                       "openblas_set_num_threads"):
-            if hasattr(lib, symbol):
-                getattr(lib, symbol)(int(count))
-                return True
-    return False
 
 
 def _progress_bar(enabled, start, total):

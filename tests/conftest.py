@@ -19,6 +19,10 @@ BACKEND = os.environ.get("MINIGAN_TEST_BACKEND", "numpy")
 SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large,
               HealthCheck.function_scoped_fixture]
 
+# small matrices: one BLAS thread per test process (pytest -n auto runs one per core), or the
+# spin-waiting threads of concurrent workers slow every product by up to ~50x
+backend.set_blas_threads(1)
+
 settings.register_profile(
     "default", max_examples=25, deadline=None,
     suppress_health_check=SUPPRESSED,

@@ -55,3 +55,16 @@ def test_to_numpy_and_to_device_are_explicit_copies_between_host_and_device():
     device = backend.to_device(host)
     assert isinstance(device, backend.xp.ndarray)
     np.testing.assert_array_equal(backend.to_numpy(device), host)
+
+
+def test_blas_threads_can_be_limited():
+    import sys
+
+    result = backend.set_blas_threads(1)
+    assert isinstance(result, bool)
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except Exception:  # older numpy: nothing to compare with
+        return
+    if sys.platform.startswith("linux") and "openblas" in blas.lower():
+        assert result
