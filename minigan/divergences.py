@@ -14,7 +14,8 @@ out (one graph node each, closed-form backward):
 Overflow guard: where a form grows like exp(r|v|) (kl, reverse_kl, neyman, squared_hellinger,
 jeffrey with r = 1; alpha with 0 < α < 1, r = α/(1 − α)), ``activation`` and
 ``conjugate_of_activation`` read the logit through ``s(v)``, with r·s(v) = r v for r|v| <= c and
-±(c + log(1 + r|v| − c)) beyond, c = log(dtype max) − 20 (68.7 in float32, 689.8 in float64).
+±(c + log(1 + r|v| − c)) beyond, c = log(dtype max) − 20 (68.7 in float32, 689.8 in float64;
+alpha also takes off the constant its exponents carry).
 Below the guard nothing changes (the density ratio there is e^68 or more); beyond it
 exp(r s(v)) continues linearly, so values and gradients stay finite and keep their sign for
 r|v| up to about e^20, and both methods still agree with ``conjugate(activation(v))``.
@@ -31,7 +32,9 @@ from .functional import _sigmoid, _softplus
 from .tensor import Tensor, _result, tensor
 
 LOG2 = math.log(2.0)
-_SERIES_BELOW = -20.0  # below, log(1 + y) = y − y²/2 to double precision for y = e^x
+# for x < −20, log log(1 + eˣ) = x − eˣ/2 and log(1 − e^−a) = log a − a/2 (a = eˣ) to
+# double precision
+_SERIES_BELOW = -20.0
 
 
 class Interval(NamedTuple):
@@ -140,7 +143,8 @@ class Divergence:
     Attributes: ``name``; ``spec`` (the string ``get`` takes back, e.g. "alpha(0.3)");
     ``domain`` (dom f, as used: u > 0); ``conjugate_domain`` (dom f*); ``exact_from``
     (the closed-form f* is the true conjugate of f on u >= 0 for t >= exact_from);
-    ``f_prime_at_1`` (the critic's threshold: T > f'(1) reads as "real"); ``f_at_1``.
+    ``f_prime_at_1`` (the critic's threshold: T > f'(1) reads as "real"); ``f_at_1``;
+    ``guard_rate``, ``guard_shift`` and ``logit_limit(dtype)`` (the logit guard).
     """
 
     name = ""
