@@ -76,6 +76,12 @@ def _decode(node, arrays: dict):
     raise CheckpointError(f"unknown entry {sorted(node)} in the checkpoint's structure")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(path, state) -> None:
     """Write ``state`` (a nested structure of arrays and JSON scalars) to ``path``
     atomically."""
@@ -90,6 +96,7 @@ def save(path, state) -> None:
             numpy.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(handle.name, path)
     except BaseException:
         try:
