@@ -8,7 +8,7 @@ from .backend import get_backend, manual_seed, set_backend, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, is_grad_enabled, no_grad, ones, randn, tensor, zeros
 
-_LAZY = {"nn", "optim", "divergences", "gan", "data", "metrics", "plots", "checkpoint",
+_LAZY = {"nn", "optim", "divergences", "gan", "models", "data", "metrics", "plots", "checkpoint",
          "train", "testing"}
 
 __all__ = ["Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled",
