@@ -1,0 +1,307 @@
+"""One full training iteration: minigan against the same GAN written in PyTorch (CPU).
+
+Two models, each built the way ``python -m minigan.train`` builds it (the dataset's
+defaults in ``train.DATASET_DEFAULTS``, ``models.generator``/``models.critic``, Adam,
+``gan.VDMTrainer``), and a PyTorch peer with the same layers, batch sizes, K, PacGAN
+packing, loss and statistics, updated by ``torch.optim.Adam``:
+
+    ring   the default run: MLPs 2 -> 128 -> 128 -> 2 (ReLU) and 4 -> 128 -> 128 -> 1
+           (LeakyReLU 0.2, pack 2), B1 = B2 = 256, K = 1, GAN divergence, non-saturating
+           generator loss, Adam(1e-3, betas (0.5, 0.999)); real data from the ring sampler.
+    mnist  the DCGAN of ``models`` at 1x28x28, noise 64, batch 64, K = 1, Adam(2e-4);
+           synthetic "real" images (uniform in [-1, 1]), so no MNIST file is needed.
+
+An iteration is ``VDMTrainer.step()``: K critic ascents (real batch, generated batch under
+no_grad, J, backward, gradient norm, Adam) and one generator descent (critic held fixed),
+then the logged statistics as host floats. Both peers run in one process, interleaved, and
+the median of the repeats is reported, so their ratio holds up on a noisy machine.
+
+Each setting runs in its own subprocess, because thread counts and malloc tuning are read
+at start-up: the libraries' defaults; one thread for both (OMP/OPENBLAS/MKL_NUM_THREADS=1
+and torch.set_num_threads(1); ``python -m minigan.train`` itself sets NumPy's OpenBLAS to
+one thread); and one thread with glibc keeping freed memory (MALLOC_TRIM_THRESHOLD_ and
+MALLOC_MMAP_THRESHOLD_ at 1 GiB) instead of handing multi-megabyte blocks back to the
+kernel, after which every fresh large array page-faults again.
+
+    python benchmarks/train_step.py [--models ring mnist] [--repeats 15]
+                                    [--out benchmarks/results/train_step.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "MKL_NUM_THREADS": "1"}
+KEEP_FREED_MEMORY_ENV = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+                         "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+MODES = {
+    "defaults": {},
+    "1 thread": SINGLE_THREAD_ENV,
+    "1 thread, freed memory kept by malloc": {**SINGLE_THREAD_ENV, **KEEP_FREED_MEMORY_ENV},
+}
+# iterations per timed sample: a sample should last tens of milliseconds
+NUMBER = {"ring": 20, "mnist": 2}
+MNIST_SHAPE = (1, 28, 28)
+
+
+def config(model):
+    from minigan import train
+
+    dataset = "ring" if model == "ring" else "mnist"
+    return {**train.COMMON_DEFAULTS, **train.DATASET_DEFAULTS[dataset]}
+
+
+def real_sampler(model):
+    """n real samples as a host float32 array: the ring sampler, or synthetic images."""
+    from minigan import backend, data
+
+    if model == "ring":
+        return lambda n: data.ring(n).astype(np.float32)
+    return lambda n: backend.generator().uniform(-1, 1, (n, *MNIST_SHAPE)).astype(np.float32)
+
+
+# --- minigan ------------------------------------------------------------------------------
+
+
+def minigan_step(model):
+    """VDMTrainer.step of the model, built as train.Run.build builds it."""
+    import minigan as mg
+    from minigan import backend as B
+    from minigan import divergences, gan, models, optim
+
+    c = config(model)
+    mg.manual_seed(0)
+    shape = (2,) if model == "ring" else MNIST_SHAPE
+    generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp")
+    critic = models.critic(shape, c["hidden"], c["layers"], c["pack"])
+    betas = (c["beta1"], c["beta2"])
+    opt_g = optim.Adam(generator.parameters(), c["lr_g"], betas=betas)
+    opt_d = optim.Adam(critic.parameters(), c["lr_d"], betas=betas, maximize=True)
+    sample = real_sampler(model)
+    noise_dim = c["noise_dim"]
+    trainer = gan.VDMTrainer(
+        generator, critic, divergences.get(c["divergence"]), opt_g, opt_d,
+        sample_real=lambda n: mg.Tensor(B.to_device(sample(n))),
+        sample_noise=lambda n: mg.Tensor(B.randn(n, noise_dim)),
+        d_steps=c["d_steps"], batch_real=c["batch_real"], batch_fake=c["batch_fake"],
+        pack=c["pack"], saturating=c["generator_loss"] == "saturating")
+    return trainer.step
+
+
+# --- PyTorch ------------------------------------------------------------------------------
+
+
+def torch_models(model, c):
+    from torch import nn
+
+    if model == "ring":
+        h = c["hidden"]
+        generator = nn.Sequential(nn.Linear(c["noise_dim"], h), nn.ReLU(), nn.Linear(h, h),
+                                  nn.ReLU(), nn.Linear(h, 2))
+        critic = nn.Sequential(nn.Linear(2 * c["pack"], h), nn.LeakyReLU(0.2), nn.Linear(h, h),
+                               nn.LeakyReLU(0.2), nn.Linear(h, 1))
+        return generator, critic
+    channels, height, width = MNIST_SHAPE
+    generator = nn.Sequential(
+        nn.Linear(c["noise_dim"], 128 * (height // 4) * (width // 4)),
+        nn.Unflatten(1, (128, height // 4, width // 4)), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1), nn.Tanh())
+    critic = nn.Sequential(
+        nn.Conv2d(channels * c["pack"], 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(128 * (height // 4) * (width // 4), 1))
+    return generator, critic
+
+
+def torch_step(model):
+    """The same iteration in PyTorch: GAN divergence, g_f(v) = log σ(v), f*(g_f(v)) =
+    softplus(v); the non-saturating generator loss −mean log σ(V(G(z)))."""
+    import torch
+    import torch.nn.functional as F
+
+    c = config(model)
+    torch.manual_seed(0)
+    generator, critic = torch_models(model, c)
+    betas = (c["beta1"], c["beta2"])
+    opt_g = torch.optim.Adam(generator.parameters(), c["lr_g"], betas=betas)
+    opt_d = torch.optim.Adam(critic.parameters(), c["lr_d"], betas=betas, maximize=True)
+    sample = real_sampler(model)
+    K, B1, B2, m, noise_dim = (c["d_steps"], c["batch_real"], c["batch_fake"], c["pack"],
+                               c["noise_dim"])
+
+    def V(x):
+        return critic(x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:])).reshape(-1)
+
+    def grad_norm(params):
+        return torch.sqrt(sum(torch.vdot(p.grad.ravel(), p.grad.ravel()) for p in params))
+
+    def step():
+        for _ in range(K):
+            x = torch.from_numpy(sample(B1))
+            with torch.no_grad():
+                x_hat = generator(torch.randn(B2, noise_dim))
+            v_real, v_fake = V(x), V(x_hat)
+            J = F.logsigmoid(v_real).mean() - F.softplus(v_fake).mean()
+            opt_d.zero_grad()
+            J.backward()
+            norm_d = grad_norm(critic.parameters())
+            opt_d.step()
+        z = torch.randn(B2, noise_dim)
+        opt_g.zero_grad()
+        critic.requires_grad_(False)
+        loss_g = -F.logsigmoid(V(generator(z))).mean()
+        loss_g.backward()
+        critic.requires_grad_(True)
+        norm_g = grad_norm(generator.parameters())
+        opt_g.step()
+        with torch.no_grad():
+            stats = {"objective": J, "loss_d": -J, "loss_g": loss_g,
+                     "d_real": torch.sigmoid(v_real).mean(),
+                     "d_fake": torch.sigmoid(v_fake).mean(),
+                     "t_real": F.logsigmoid(v_real).mean(), "t_fake": F.logsigmoid(v_fake).mean(),
+                     "grad_norm_d": norm_d, "grad_norm_g": norm_g}
+        return {key: float(value) for key, value in stats.items()}
+
+    return step
+
+
+PEERS = {"minigan": minigan_step, "torch": torch_step}
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+def blas_threads():
+    """OpenBLAS's thread count as NumPy loaded it (threadpoolctl is not assumed)."""
+    import ctypes
+
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+    for path in paths:
+        library = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                       "openblas_get_num_threads"):
+            if hasattr(library, symbol):
+                return getattr(library, symbol)()
+    return None
+
+
+def time_steps(models, repeats, single_thread):
+    """Median milliseconds per iteration for each (model, peer), peers interleaved."""
+    import torch
+
+    if single_thread:
+        torch.set_num_threads(1)
+    steps = {(model, peer): build(model) for model in models for peer, build in PEERS.items()}
+    for step in steps.values():  # warm up allocators, thread pools, Adam's state
+        for _ in range(3):
+            step()
+    samples = {key: [] for key in steps}
+    for _ in range(repeats):
+        for (model, peer), step in steps.items():
+            number = NUMBER[model]
+            start = time.perf_counter()
+            for _ in range(number):
+                step()
+            samples[(model, peer)].append((time.perf_counter() - start) / number * 1e3)
+    return {"ms": {f"{model}|{peer}": statistics.median(values)
+                   for (model, peer), values in samples.items()},
+            "torch_threads": torch.get_num_threads(), "numpy_threads": blas_threads(),
+            "numpy": np.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def run_worker(args, env_extra):
+    env = dict(os.environ, **env_extra)
+    done = subprocess.run([sys.executable, __file__, *args], env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=["ring", "mnist"],
+                        default=["ring", "mnist"])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES),
+                        help="thread/malloc settings to run (default: all)")
+    parser.add_argument("--note", default="", help="a line to record with the results")
+    parser.add_argument("--out", default=None, help="append a markdown record to this file")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--single-thread", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(time_steps(args.models, args.repeats, args.single_thread)))
+        return
+
+    load_before = os.getloadavg()
+    worker_args = ["--worker", "--repeats", str(args.repeats), "--models", *args.models]
+    results = {}
+    for mode in args.modes:
+        single = ["--single-thread"] if "1 thread" in mode else []
+        results[mode] = run_worker(worker_args + single, MODES[mode])
+    load_after = os.getloadavg()
+
+    command = (f"python benchmarks/train_step.py --models {' '.join(args.models)} "
+               f"--repeats {args.repeats}"
+               + (f" --modes {' '.join(repr(m) for m in args.modes)}"
+                  if args.modes != list(MODES) else "")
+               + (f" --note {args.note!r}" if args.note else "")
+               + (f" --out {args.out}" if args.out else ""))
+    first = next(iter(results.values()))
+    lines = [f"## {datetime.datetime.now():%Y-%m-%d %H:%M}: one training iteration, "
+             "minigan vs PyTorch CPU",
+             "",
+             f"Machine: {platform.machine()}, {cpu_name()}, nproc {os.cpu_count()}; "
+             f"Python {first['python']}, numpy {first['numpy']}, torch {first['torch']}; "
+             "load average (1, 5, 15 min) "
+             f"{' '.join(f'{x:.1f}' for x in load_before)} before, "
+             f"{' '.join(f'{x:.1f}' for x in load_after)} after.",
+             f"Command: `{command}`",
+             *([f"Note: {args.note}"] if args.note else []),
+             "",
+             "Milliseconds per `VDMTrainer.step()` (K = 1 critic ascent + 1 generator descent "
+             "+ statistics), median of interleaved repeats.",
+             "",
+             "| setting (numpy BLAS / torch threads) | model | minigan (ms) | torch (ms) | "
+             "minigan / torch |",
+             "|---|---|---|---|---|"]
+    for mode, result in results.items():
+        threads = f"{result['numpy_threads']} / {result['torch_threads']}"
+        for model in args.models:
+            ours, theirs = result["ms"][f"{model}|minigan"], result["ms"][f"{model}|torch"]
+            lines.append(f"| {mode} ({threads}) | {model} | {ours:.3f} | {theirs:.3f} | "
+                         f"**{ours / theirs:.2f}** |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.out:
+        with open(args.out, "a") as handle:
+            handle.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
