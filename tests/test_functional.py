@@ -21,6 +21,11 @@ ACTIVATIONS = {
     "leaky_relu": (F.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x), (0.0,)),
     "leaky_relu_0.01": (lambda t: F.leaky_relu(t, 0.01), lambda x: np.where(x > 0, x, 0.01 * x),
                         (0.0,)),
+    # slopes outside [0, 1] take leaky_relu's general path (max(x, slope·x) needs slope <= 1)
+    "leaky_relu_1.5": (lambda t: F.leaky_relu(t, 1.5), lambda x: np.where(x > 0, x, 1.5 * x),
+                       (0.0,)),
+    "leaky_relu_-0.5": (lambda t: F.leaky_relu(t, -0.5), lambda x: np.where(x > 0, x, -0.5 * x),
+                        (0.0,)),
     "sigmoid": (F.sigmoid, reference_sigmoid, ()),
     "tanh": (F.tanh, np.tanh, ()),
     "softplus": (F.softplus, lambda x: np.logaddexp(0.0, x), ()),
