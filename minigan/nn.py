@@ -285,6 +285,13 @@ class ConvTranspose2d(Module):
 # --- batch normalisation ----------------------------------------------------------------
 
 
+def _channel_sum(a):
+    """Σ over every axis but axis 1 of an (N, C, ...) array. Adding whole (C, ...) slabs
+    over N first, then each channel's contiguous row, is ~4x faster than NumPy's reduction
+    over axes (0, 2, 3) at DCGAN sizes."""
+    return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=0).sum(axis=1)
+
+
 def batch_norm(x, weight, bias, mean, inv_std):
     """y = w · (x − μ) · s + b per channel (axis 1), s = 1/√(σ² + ε), for constant μ and s
     (eval mode: the running statistics). One graph node."""
@@ -293,12 +300,11 @@ def batch_norm(x, weight, bias, mean, inv_std):
     centred = x.data - mean.reshape(shape)
     out = centred * scale
     out += bias.data.reshape(shape)
-    axes = (0,) + tuple(range(2, x.ndim))
 
     def backward(g):
         gx = g * scale if x.requires_grad else None
-        gw = (g * centred).sum(axis=axes) * inv_std if weight.requires_grad else None
-        gb = g.sum(axis=axes) if bias.requires_grad else None
+        gw = _channel_sum(g * centred) * inv_std if weight.requires_grad else None
+        gb = _channel_sum(g) if bias.requires_grad else None
         return gx, gw, gb
 
     return _result(out, (x, weight, bias), backward)
@@ -313,20 +319,19 @@ def batch_norm_train(x, weight, bias, eps):
     Returns (y, μ, σ²) with μ, σ² as arrays for the running statistics.
     """
     xp = B.xp
-    axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     count = x.size // x.shape[1]
-    mean = x.data.mean(axis=axes)
+    mean = _channel_sum(x.data) / count
     normalised = x.data - mean.reshape(shape)  # centred, then scaled in place
-    var = xp.square(normalised).mean(axis=axes)
+    var = _channel_sum(xp.square(normalised)) / count
     inv_std = 1 / xp.sqrt(var + eps)
     normalised *= inv_std.reshape(shape)
     out = normalised * weight.data.reshape(shape)
     out += bias.data.reshape(shape)
 
     def backward(g):
-        gb = g.sum(axis=axes)
-        gw = (g * normalised).sum(axis=axes)
+        gb = _channel_sum(g)
+        gw = _channel_sum(g * normalised)
         gx = None
         if x.requires_grad:
             gx = normalised * (gw / count).reshape(shape)
