@@ -16,12 +16,18 @@ no_grad, J, backward, gradient norm, Adam) and one generator descent (critic hel
 then the logged statistics as host floats. Both peers run in one process, interleaved, and
 the median of the repeats is reported, so their ratio holds up on a noisy machine.
 
-Each setting runs in its own subprocess, because thread counts and malloc tuning are read
-at start-up: the libraries' defaults; one thread for both (OMP/OPENBLAS/MKL_NUM_THREADS=1
-and torch.set_num_threads(1); ``python -m minigan.train`` itself sets NumPy's OpenBLAS to
-one thread); and one thread with glibc keeping freed memory (MALLOC_TRIM_THRESHOLD_ and
-MALLOC_MMAP_THRESHOLD_ at 1 GiB) instead of handing multi-megabyte blocks back to the
-kernel, after which every fresh large array page-faults again.
+Each model and setting runs in its own subprocess, because thread counts and malloc tuning
+are read at start-up: the libraries' defaults; one thread for both
+(OMP/OPENBLAS/MKL_NUM_THREADS=1 and torch.set_num_threads(1); ``python -m minigan.train``
+itself sets NumPy's OpenBLAS to one thread); and one thread with glibc keeping freed memory
+(MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ at 1 GiB) instead of handing it back to
+the kernel, after which every fresh array from the returned memory page-faults again.
+
+A second subprocess per model and setting times minigan alone, without importing torch, as
+``python -m minigan.train`` runs. The two differ: glibc raises its mmap and trim thresholds
+when a large block is freed, and importing and running torch does that, so minigan next to
+torch page-faults less than minigan on its own (the "alone" column is the honest one; its
+ratio to torch compares two processes, so it is noisier).
 
     python benchmarks/train_step.py [--models ring mnist] [--repeats 15]
                                     [--out benchmarks/results/train_step.md]
@@ -172,7 +178,7 @@ def torch_step(model):
                      "d_fake": torch.sigmoid(v_fake).mean(),
                      "t_real": F.logsigmoid(v_real).mean(), "t_fake": F.logsigmoid(v_fake).mean(),
                      "grad_norm_d": norm_d, "grad_norm_g": norm_g}
-        return {key: float(value) for key, value in stats.items()}
+        return {key: value.item() for key, value in stats.items()}
 
     return step
 
@@ -198,29 +204,30 @@ def blas_threads():
     return None
 
 
-def time_steps(models, repeats, single_thread):
-    """Median milliseconds per iteration for each (model, peer), peers interleaved."""
-    import torch
+def time_steps(model, peers, repeats, single_thread):
+    """Median milliseconds per iteration of each peer, peers interleaved. torch is imported
+    only when it is one of the peers (it changes glibc's thresholds, see the docstring)."""
+    torch = None
+    if "torch" in peers:
+        import torch
 
-    if single_thread:
-        torch.set_num_threads(1)
-    steps = {(model, peer): build(model) for model in models for peer, build in PEERS.items()}
+        if single_thread:
+            torch.set_num_threads(1)
+    steps = {peer: PEERS[peer](model) for peer in peers}
     for step in steps.values():  # warm up allocators, thread pools, Adam's state
         for _ in range(3):
             step()
-    samples = {key: [] for key in steps}
+    samples = {peer: [] for peer in steps}
     for _ in range(repeats):
-        for (model, peer), step in steps.items():
-            number = NUMBER[model]
+        for peer, step in steps.items():
             start = time.perf_counter()
-            for _ in range(number):
+            for _ in range(NUMBER[model]):
                 step()
-            samples[(model, peer)].append((time.perf_counter() - start) / number * 1e3)
-    return {"ms": {f"{model}|{peer}": statistics.median(values)
-                   for (model, peer), values in samples.items()},
-            "torch_threads": torch.get_num_threads(), "numpy_threads": blas_threads(),
-            "numpy": np.__version__, "torch": torch.__version__,
-            "python": platform.python_version()}
+            samples[peer].append((time.perf_counter() - start) / NUMBER[model] * 1e3)
+    return {"ms": {peer: statistics.median(values) for peer, values in samples.items()},
+            "torch_threads": torch.get_num_threads() if torch else None,
+            "numpy_threads": blas_threads(), "numpy": np.__version__,
+            "torch": torch.__version__ if torch else None, "python": platform.python_version()}
 
 
 def run_worker(args, env_extra):
@@ -251,19 +258,24 @@ def main(argv=None):
     parser.add_argument("--note", default="", help="a line to record with the results")
     parser.add_argument("--out", default=None, help="append a markdown record to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), help=argparse.SUPPRESS)
     parser.add_argument("--single-thread", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(time_steps(args.models, args.repeats, args.single_thread)))
+        print(json.dumps(time_steps(args.models[0], args.peers, args.repeats,
+                                    args.single_thread)))
         return
 
     load_before = os.getloadavg()
-    worker_args = ["--worker", "--repeats", str(args.repeats), "--models", *args.models]
     results = {}
     for mode in args.modes:
-        single = ["--single-thread"] if "1 thread" in mode else []
-        results[mode] = run_worker(worker_args + single, MODES[mode])
+        for model in args.models:
+            worker = ["--worker", "--repeats", str(args.repeats), "--models", model]
+            worker += ["--single-thread"] if "1 thread" in mode else []
+            results[mode, model] = run_worker(worker, MODES[mode])
+            alone = run_worker(worker + ["--peers", "minigan"], MODES[mode])
+            results[mode, model]["ms"]["minigan alone"] = alone["ms"]["minigan"]
     load_after = os.getloadavg()
 
     command = (f"python benchmarks/train_step.py --models {' '.join(args.models)} "
@@ -285,17 +297,20 @@ def main(argv=None):
              *([f"Note: {args.note}"] if args.note else []),
              "",
              "Milliseconds per `VDMTrainer.step()` (K = 1 critic ascent + 1 generator descent "
-             "+ statistics), median of interleaved repeats.",
+             "+ statistics), median of interleaved repeats. \"minigan\" ran next to torch in one "
+             "process; \"alone\" ran in a process without torch, as `python -m minigan.train` "
+             "does.",
              "",
-             "| setting (numpy BLAS / torch threads) | model | minigan (ms) | torch (ms) | "
-             "minigan / torch |",
-             "|---|---|---|---|---|"]
-    for mode, result in results.items():
+             "| setting (numpy BLAS / torch threads) | model | minigan alone (ms) | minigan (ms) "
+             "| torch (ms) | minigan / torch | alone / torch |",
+             "|---|---|---|---|---|---|---|"]
+    for (mode, model), result in results.items():
         threads = f"{result['numpy_threads']} / {result['torch_threads']}"
-        for model in args.models:
-            ours, theirs = result["ms"][f"{model}|minigan"], result["ms"][f"{model}|torch"]
-            lines.append(f"| {mode} ({threads}) | {model} | {ours:.3f} | {theirs:.3f} | "
-                         f"**{ours / theirs:.2f}** |")
+        ms = result["ms"]
+        lines.append(f"| {mode} ({threads}) | {model} | {ms['minigan alone']:.3f} | "
+                     f"{ms['minigan']:.3f} | {ms['torch']:.3f} | "
+                     f"**{ms['minigan'] / ms['torch']:.2f}** | "
+                     f"**{ms['minigan alone'] / ms['torch']:.2f}** |")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
