@@ -98,6 +98,23 @@ def set_blas_threads(count: int) -> bool:
     return False
 
 
+def keep_freed_memory(limit: int = 1 << 30) -> bool:
+    """Keep freed memory in glibc's heap instead of returning it to the kernel, so the
+    arrays a training step allocates afresh every step do not page-fault again (measured:
+    2.24 -> 1.65 ms per ring step, 211 -> 167 ms per DCGAN step, same peak memory).
+    Process-wide, so only for programs that own their process, like the training command;
+    False where glibc's mallopt is not available. Both thresholds must be set: raising only
+    the trim threshold switches off glibc's adaptive mmap threshold and is slower."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_trim_threshold, limit)) and bool(mallopt(m_mmap_threshold, limit))
+
+
 def get_default_dtype():
     return default_dtype
 

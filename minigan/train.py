@@ -348,6 +348,7 @@ class Run:
         c, out = self.config, self.out
         if c["backend"] == "numpy":
             B.set_blas_threads(c["blas_threads"])
+            B.keep_freed_memory()
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(c, indent=2) + "\n")
         metrics_path = out / "metrics.jsonl"

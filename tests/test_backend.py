@@ -68,3 +68,17 @@ def test_blas_threads_can_be_limited():
         return
     if sys.platform.startswith("linux") and "openblas" in blas.lower():
         assert result
+
+
+def test_keep_freed_memory_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = "import minigan.backend as B; print(B.keep_freed_memory())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    import platform
+
+    if platform.libc_ver()[0] == "glibc":
+        assert done.stdout.strip() == "True"
