@@ -34,6 +34,7 @@ import sys
 import time
 
 import numpy as np
+from common import publish
 
 BATCH, KERNEL, STRIDE, PADDING = 64, 4, 2, 1
 # (name, transposed, in channels, out channels, input side)
@@ -269,11 +270,7 @@ def main(argv=None):
         ours, theirs = rss[("minigan", i)], rss[("torch", i)]
         lines.append(f"| {name} | {ours['before']:.0f} | {ours['after']:.0f} | "
                      f"{theirs['before']:.0f} | {theirs['after']:.0f} |")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.write(report + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import statistics
 import timeit
 
 import numpy as np
+from common import publish
 
 import minigan as mg
 
@@ -117,11 +118,7 @@ def main(argv=None):
         torch_cells = (f"{theirs:.1f}", f"{ours / theirs:.2f}") if theirs else ("—", "—")
         lines.append(f"| {case} | {floor:.1f} | {ours:.1f} | {torch_cells[0]} | "
                      f"{ours / floor:.2f} | {torch_cells[1]} |")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.write(report + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ itself sets NumPy's OpenBLAS to one thread); and one thread with glibc keeping f
 (MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ at 1 GiB) instead of handing it back to
 the kernel, after which every fresh array from the returned memory page-faults again.
 
+``python -m minigan.train`` now sets both itself (``backend.set_blas_threads(1)`` and
+``backend.keep_freed_memory()``), so the "1 thread, freed memory kept by malloc" row's "alone"
+column is the training command's own configuration.
+
 A second subprocess per model and setting times minigan alone, without importing torch, as
 ``python -m minigan.train`` runs. The two differ: glibc raises its mmap and trim thresholds
 when a large block is freed, and importing and running torch does that, so minigan next to
@@ -46,6 +50,7 @@ import sys
 import time
 
 import numpy as np
+from common import publish
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "MKL_NUM_THREADS": "1"}
@@ -311,11 +316,7 @@ def main(argv=None):
                      f"{ms['minigan']:.3f} | {ms['torch']:.3f} | "
                      f"**{ms['minigan'] / ms['torch']:.2f}** | "
                      f"**{ms['minigan alone'] / ms['torch']:.2f}** |")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.write(report + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":
