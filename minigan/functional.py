@@ -8,7 +8,7 @@ softplus(x) = max(x, 0) + log1p(exp(−|x|)), log σ(x) = −softplus(−x).
 from __future__ import annotations
 
 from . import backend as B
-from .tensor import Tensor, _result, sum_to
+from .tensor import Tensor, _axis_index, _result, sum_to
 
 
 def relu(x):
@@ -103,7 +103,7 @@ def concat(tensors, axis=0):
     if not tensors:
         raise ValueError("concat() needs at least one tensor")
     ndim = tensors[0].ndim
-    axis = axis % ndim
+    axis = _axis_index(axis, ndim)
     bounds = [0]
     for t in tensors:
         bounds.append(bounds[-1] + t.shape[axis])
@@ -127,7 +127,7 @@ def stack(tensors, axis=0):
 
 
 def _insert_axis(shape, axis, ndim):
-    axis = axis % ndim
+    axis = _axis_index(axis, ndim)
     return shape[:axis] + (1,) + shape[axis:]
 
 

@@ -10,6 +10,8 @@ intermediate gradient as soon as it has been used.
 
 from __future__ import annotations
 
+import operator
+
 from . import backend as B
 
 _grad_enabled = True
@@ -53,12 +55,21 @@ def sum_to(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def _axis_index(axis, ndim):
+    """``axis`` (negative counts from the end) as an index in [0, ndim); out of range is an
+    error, as in NumPy, never a silent wrap-around."""
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for a tensor of {ndim} dimensions")
+    return axis % ndim
+
+
 def _normalize_axis(axis, ndim):
+    """None (every axis), an int or a sequence of ints, as a tuple of axes in [0, ndim)."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim if ndim else a for a in axis)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(_axis_index(a, ndim) for a in axes)
 
 
 def _unreduce(g, shape, axis, keepdims):
@@ -471,8 +482,8 @@ def reshape(a, shape):
 
 
 def transpose(a, axes=None):
-    if axes is None:
-        axes = tuple(reversed(range(a.ndim)))
+    """Permute the axes; the gradient goes back through the inverse permutation."""
+    axes = tuple(reversed(range(a.ndim))) if axes is None else _normalize_axis(axes, a.ndim)
     inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
     return _result(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 

@@ -102,10 +102,14 @@ def test_matmul_with_vectors(float64, data):
 # --- reductions ---------------------------------------------------------------------------
 
 def axes_for(shape):
+    """None, one axis or several distinct axes, each counted from either end."""
     if not shape:
         return st.just(None)
-    single = st.integers(-len(shape), len(shape) - 1)
-    several = st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True).map(tuple)
+    n = len(shape)
+    single = st.integers(-n, n - 1)
+    several = st.lists(st.tuples(st.integers(0, n - 1), st.booleans()), min_size=1,
+                       unique_by=lambda pair: pair[0]).map(
+        lambda pairs: tuple(a - n if from_end else a for a, from_end in pairs))
     return st.one_of(st.none(), single, several)
 
 
@@ -126,6 +130,22 @@ def test_reductions(float64, name, data):
     assert mg.gradcheck(reduce, [t64(x)])
 
 
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+def test_out_of_range_axes_are_errors_not_wrapped(name):
+    x = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    for axis in (2, -3, (0, 2)):
+        with pytest.raises(ValueError, match="out of range"):
+            getattr(x, name)(axis=axis)
+    with pytest.raises(ValueError, match="out of range"):
+        getattr(mg.tensor(1.0), name)(axis=0)
+    # NumPy integers are axes too
+    assert getattr(x, name)(axis=np.int64(-1)).shape == (2,)
+    with pytest.raises(ValueError, match="out of range"):
+        F.concat([x, x], axis=2)
+    with pytest.raises(ValueError, match="out of range"):
+        F.stack([x, x], axis=3)
+
+
 def test_max_shares_the_gradient_among_ties():
     x = mg.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
     x.max().backward()
@@ -139,9 +159,13 @@ def test_reshape_and_transpose(float64, data):
     shape = data.draw(shapes(min_dims=1, max_dims=4))
     x = data.draw(arrays(shape))
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
+    negative_perm = tuple(a - len(shape) if data.draw(st.booleans()) else a for a in perm)
     assert mg.gradcheck(lambda t: t.reshape(-1) * 2.0, [t64(x)])
     assert mg.gradcheck(lambda t: t.reshape(x.size, 1).T, [t64(x)])
     assert mg.gradcheck(lambda t: t.transpose(*perm), [t64(x)])
+    assert mg.gradcheck(lambda t: t.transpose(negative_perm), [t64(x)])
+    np.testing.assert_array_equal(t64(x).transpose(negative_perm).numpy(),
+                                  x.transpose(negative_perm))
     np.testing.assert_array_equal(t64(x).transpose(perm).numpy(), x.transpose(perm))
     np.testing.assert_array_equal(t64(x).T.numpy(), x.T)
 
