@@ -466,9 +466,10 @@ def max_(a, axis=None, keepdims=False):
     out = a.data.max(axis=axes, keepdims=True)
 
     def backward(g):
-        mask = a.data == out
-        share = mask / mask.sum(axis=axes, keepdims=True)
-        return (share * _unreduce(g, a.shape, axes, keepdims),)
+        share = (a.data == out).astype(g.dtype)  # in g's dtype: bool / count is float64
+        share /= share.sum(axis=axes, keepdims=True)
+        share *= _unreduce(g, a.shape, axes, keepdims)
+        return (share,)
 
     return _result(out if keepdims else out.reshape([n for i, n in enumerate(a.shape)
                                                       if i not in axes]), (a,), backward)
