@@ -375,9 +375,10 @@ def neg(a):
 
 
 def power(a, b):
-    """a ** b: d/da = b a^(b−1), d/db = a^b log a (a constant b skips the log)."""
-    if not isinstance(b, Tensor):
-        exponent = b
+    """a ** b: d/da = b a^(b−1), d/db = a^b log a (a constant number b skips the log)."""
+    if isinstance(b, (int, float)):
+        # a NumPy float64 scalar becomes a Python float: weak under NEP 50, no upcast
+        exponent = b.item() if hasattr(b, "item") else b
         out = a.data ** exponent
 
         def backward_const(g):

@@ -101,6 +101,22 @@ def test_float32_backward_returns_float32(name):
             assert grad.dtype == np.float32 and grad.shape == parent.shape
 
 
+def test_constant_exponents_of_any_kind():
+    """A NumPy scalar exponent does not upcast float32; an array exponent broadcasts and its
+    gradient is summed back to the base's shape."""
+    x = mg.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    for exponent in (np.float64(2.0), np.float32(2.0), np.int64(2), 2):
+        y = x ** exponent
+        assert y.dtype == np.float32, type(exponent)
+        np.testing.assert_allclose(y.numpy(), [1.0, 4.0, 9.0])
+    exponents = np.array([[1.0], [2.0]])
+    y = x ** exponents
+    assert y.shape == (2, 3) and y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.shape == (3,)
+    np.testing.assert_allclose(host(x.grad), 1.0 + 2.0 * x.numpy(), rtol=1e-6)
+
+
 def test_ndarray_on_the_left_defers_to_tensor():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     y = np.array([3.0, 4.0], np.float32) * x
