@@ -140,7 +140,7 @@ class Tensor:
                                    f"{self.shape}; call backward(grad) with that shape")
             grad = B.xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else B.xp.asarray(grad, self.dtype)
+            grad = B.xp.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward() gradient has shape {grad.shape}, "
                                  f"expected {self.shape}")
@@ -158,6 +158,10 @@ class Tensor:
                 for parent, parent_grad in zip(node._parents, node._backward(g)):
                     if parent_grad is None or not parent.requires_grad:
                         continue
+                    if parent_grad.dtype != parent.data.dtype:
+                        # a gradient has its tensor's dtype (as in PyTorch): a float64 branch
+                        # of a mixed graph does not turn the float32 graph upstream float64
+                        parent_grad = parent_grad.astype(parent.data.dtype)
                     key = id(parent)
                     grads[key] = grads[key] + parent_grad if key in grads else parent_grad
             if not retain_graph:
@@ -167,8 +171,6 @@ class Tensor:
         """Add g into .grad; adopt g itself when no one else can see it (saves a copy)."""
         if self.grad is not None:
             self.grad += g
-        elif g.dtype != self.data.dtype:
-            self.grad = g.astype(self.data.dtype)
         elif id(g) in claimed or not g.flags.owndata:
             # a view (broadcast, reshape) or an array shared with the caller or another leaf
             self.grad = g.copy()

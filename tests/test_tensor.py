@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from minigan.backend import to_numpy as host
+from minigan.tensor import _result
 from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes
 
 
@@ -115,6 +116,27 @@ def test_constant_exponents_of_any_kind():
     y.sum().backward()
     assert x.grad.shape == (3,)
     np.testing.assert_allclose(host(x.grad), 1.0 + 2.0 * x.numpy(), rtol=1e-6)
+
+
+def recording_identity(x, seen):
+    """x itself, as an op whose backward notes the dtype of the gradient it receives."""
+    def backward(g):
+        seen.append(g.dtype)
+        return (g,)
+    return _result(x.data, (x,), backward)
+
+
+def test_gradients_keep_their_tensors_dtype_in_mixed_graphs():
+    """A float64 branch or a float64 cotangent does not make the float32 part float64."""
+    x = mg.tensor(np.ones(3, np.float32), requires_grad=True)
+    seen = []
+    h = recording_identity(x, seen)
+    (h * mg.tensor(np.full(3, 2.0))).sum().backward()  # float32 * float64 -> float64
+    h = recording_identity(x, seen)
+    (h * 2.0).backward(mg.tensor(np.ones(3)))  # a float64 Tensor as the cotangent
+    assert seen == [np.float32, np.float32]
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(host(x.grad), [4.0, 4.0, 4.0])
 
 
 def test_ndarray_on_the_left_defers_to_tensor():
