@@ -73,6 +73,15 @@ def test_arrays_keep_away_from_kinks(a):
     assert (np.abs(a) >= 0.2 - 1e-12).all() and (np.abs(a - 1.0) >= 0.2 - 1e-12).all()
 
 
+@given(a=shapes().flatmap(lambda s: arrays(s, -1.0, 1.0, kinks=(0.0, 0.15, 1.0), margin=0.1)))
+def test_arrays_keep_away_from_close_kinks_and_inside_the_bounds(a):
+    """Kinks 0.15 apart with margin 0.1: shifting off one kink can land near the next; the
+    kink at the upper bound must not push values past it."""
+    assert ((a >= -1.0) & (a <= 1.0)).all()
+    for kink in (0.0, 0.15, 1.0):
+        assert (np.abs(a - kink) >= 0.1 - 1e-12).all()
+
+
 @given(a=shapes().flatmap(positive_arrays))
 def test_positive_arrays_are_positive(a):
     assert (a > 0).all()
