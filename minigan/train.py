@@ -315,6 +315,13 @@ class Run:
             raise UsageError(f"the checkpoint is at step {self.trainer.step_count}, beyond "
                              f"--steps {self.config['steps']}")
 
+    def make_folder(self):
+        """Create --out (the first thing written); raises UsageError where it cannot be."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create --out {self.out}: {err.strerror or err}") from None
+
     # helpers -------------------------------------------------------------------------
     def generate(self, n=EVAL_SAMPLES):
         """G_θ on the fixed evaluation noise, in eval mode, as host data."""
@@ -349,7 +356,6 @@ class Run:
         if c["backend"] == "numpy":
             B.set_blas_threads(c["blas_threads"])
             B.keep_freed_memory()
-        out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(c, indent=2) + "\n")
         metrics_path = out / "metrics.jsonl"
         # a resumed run's log is the checkpoint's history, whatever came after it was lost
@@ -506,14 +512,19 @@ def _summary_line(config, summary, out) -> str:
 
 
 def main(argv=None) -> int:
-    """Run the command; returns the exit status (0 done, 2 usage, 3 diverged)."""
+    """Run the command; returns the exit status (0 done, 2 usage, 3 diverged, 130
+    interrupted)."""
     try:
         run = Run.prepare(argv)
+        run.make_folder()
+        return run.execute()
     except UsageError as err:
         message = " ".join(str(err).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
-    return run.execute()
+    except KeyboardInterrupt:  # outside the training loop, which reports its own
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

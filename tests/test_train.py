@@ -193,6 +193,14 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ca
     assert not out.exists()
 
 
+def test_an_out_that_cannot_be_created_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = check_refused(capsys, None, [*FAST, "--out", str(blocker / "run")])
+    assert "cannot create --out" in line
+    assert sorted(tmp_path.iterdir()) == [blocker] and blocker.read_text() == "not a folder"
+
+
 def test_cupy_without_a_gpu_exits_2(tmp_path, capsys):
     if backend.cupy_available():
         pytest.skip("a GPU is available here")
@@ -290,6 +298,17 @@ def test_a_real_blow_up_exits_3(tmp_path, capsys):
     state = checkpoint.load(out / "checkpoint.npz")
     for part in ("generator", "critic"):
         assert all(np.isfinite(v).all() for v in state["trainer"][part].values())
+
+
+def test_an_interrupt_after_training_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+    def interrupted(self, seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Run, "finish", interrupted)
+    code, out = run(tmp_path, "--no-plots")
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip().splitlines() == [f"{train.PROG}: interrupted"]
+    assert checkpoint.load(out / "checkpoint.npz")["trainer"]["step"] == 6
 
 
 # --- the real command line ----------------------------------------------------------------
