@@ -3,8 +3,10 @@ every bad input (exit 2, one line on stderr, nothing written) or divergence (exi
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +330,29 @@ def test_python_dash_m_exit_status_and_stderr(tmp_path):
                           env=env, timeout=120)
     assert good.returncode == 0, good.stderr
     assert (tmp_path / "ok" / "summary.json").exists()
+
+
+def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(train.__file__).parent.parent)}
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "minigan.train", *FAST, "--steps", "1000000",
+               "--checkpoint-every", "20", "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        log, deadline = out / "metrics.jsonl", time.monotonic() + 60
+        # wait until training is past its first checkpoints (a line every 2 steps)
+        while (not log.exists() or log.read_text().count("\n") < 25) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at step"), err
+    step = checkpoint.load(out / "checkpoint.npz")["trainer"]["step"]
+    assert step >= 20 and step % 20 == 0 and f"checkpoint of step {step} is kept" in lines[0]
+    assert train.main([*FAST, "--steps", str(step + 2), "--checkpoint-every", "20",
+                       "--no-plots", "--out", str(out), "--resume"]) == 0
