@@ -58,6 +58,10 @@ SCALAR_FORMS = {
 @pytest.mark.parametrize("form", sorted(SCALAR_FORMS))
 @given(x=shapes(max_dims=3).flatmap(positive_arrays))
 def test_scalars_on_either_side(float64, form, x):
+    # values too: gradcheck alone passes a forward and backward that agree on a wrong op
+    # (2 - x computed as x - 2 with the matching gradient)
+    np.testing.assert_allclose(SCALAR_FORMS[form](t64(x)).numpy(), SCALAR_FORMS[form](x),
+                               rtol=1e-12)
     assert mg.gradcheck(SCALAR_FORMS[form], [t64(x)])
 
 
@@ -166,6 +170,9 @@ def test_matmul_with_vectors(float64, data):
     v, mat = t64(data.draw(arrays((k,)))), t64(data.draw(arrays((k, m))))
     w = t64(data.draw(arrays((m,))))
     assert (v @ mat).shape == (m,) and (mat @ w).shape == (k,) and (v @ (mat @ w)).shape == ()
+    np.testing.assert_allclose((v @ mat @ w).numpy(), v.numpy() @ mat.numpy() @ w.numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose((v @ v).numpy(), v.numpy() @ v.numpy(), rtol=1e-12)
     assert mg.gradcheck(lambda v, mat, w: v @ mat @ w, [v, mat, w])
 
 
@@ -252,6 +259,22 @@ def test_basic_indexing(float64, index, data):
     x = data.draw(arrays((4, 3, 2)))
     np.testing.assert_array_equal(t64(x)[index].numpy(), x[index])
     assert mg.gradcheck(lambda t: t[index], [t64(x)])
+
+
+ARRAY_INDICES = [
+    ([0, 2, 0, -1],), ([[1, 1], [0, 3]],), (slice(None), [2, 0, 2]),
+    ([3, 3], Ellipsis, [1, 1]), ([0, 1, 0], [2, 2, 2]),
+]
+
+
+@pytest.mark.parametrize("index", ARRAY_INDICES, ids=str)
+@given(data=st.data())
+def test_integer_array_indexing_with_repeats(float64, index, data):
+    x = data.draw(arrays((4, 3)))
+    device_index = tuple(mg.backend.to_device(np.array(i)) if isinstance(i, list) else i
+                         for i in index)
+    np.testing.assert_array_equal(t64(x)[device_index].numpy(), x[index])
+    assert mg.gradcheck(lambda t: t[device_index], [t64(x)])
 
 
 def test_integer_array_indexing_adds_repeated_positions():
@@ -406,6 +429,37 @@ def test_dropped_graph_is_freed_without_backward_or_gc():
         assert all(r() is None for r in refs)
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_OPS))
+def test_every_op_leaves_no_reference_cycle(name):
+    """A backward closure that kept its own output would make a cycle: the dropped graph
+    would then wait for the cycle collector."""
+    gc.disable()
+    try:
+        out = ENGINE_OPS[name]()
+        assert out._backward is not None
+        ref = weakref.ref(out)
+        del out
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_the_cycle_check_bites():
+    def exp_keeping_its_output(x):
+        out = _result(mg.backend.xp.exp(x.data), (x,), lambda g: (g * out.data,))
+        return out
+
+    gc.disable()
+    try:
+        out = exp_keeping_its_output(mg.tensor(np.ones(2), requires_grad=True))
+        ref = weakref.ref(out)
+        del out
+        assert ref() is not None
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 def test_no_grad_builds_no_graph_and_accumulation_builds_none():
