@@ -1,4 +1,8 @@
-"""Activations and linear: values, stability at |x| = 1e4, and finite-difference gradients."""
+"""Activations and linear: values, stability at |x| = 1e4, and finite-difference gradients;
+float32 backwards and freed graphs for every op of the module."""
+
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -41,6 +45,49 @@ def test_activation_values_and_gradients(float64, name, data):
     t = mg.tensor(x, requires_grad=True)
     np.testing.assert_allclose(op(t).numpy(), reference(x), rtol=1e-12, atol=1e-300)
     assert mg.gradcheck(op, [t])
+
+
+def f32(*shape):
+    return mg.tensor(np.random.default_rng(0).uniform(-2.0, 2.0, shape).astype(np.float32),
+                     requires_grad=True)
+
+
+FUNCTIONAL_OPS = {
+    "relu": lambda: F.relu(f32(2, 3)), "leaky_relu": lambda: F.leaky_relu(f32(2, 3)),
+    "leaky_relu_1.5": lambda: F.leaky_relu(f32(2, 3), 1.5), "sigmoid": lambda: F.sigmoid(f32(3)),
+    "tanh": lambda: F.tanh(f32(3)), "softplus": lambda: F.softplus(f32(3)),
+    "log_sigmoid": lambda: F.log_sigmoid(f32(3)),
+    "linear": lambda: F.linear(f32(5, 3), f32(4, 3), f32(4)),
+    "linear_1d": lambda: F.linear(f32(3), f32(1, 3)),
+    "concat": lambda: F.concat([f32(2, 3), f32(1, 3)]),
+    "where": lambda: F.where(mg.backend.to_device(np.array([True, False, True])), f32(3), 0.0),
+    "conv2d": lambda: F.conv2d(f32(2, 3, 5, 5), f32(4, 3, 3, 3), f32(4), stride=2, padding=1),
+    "conv_transpose2d": lambda: F.conv_transpose2d(f32(2, 3, 3, 3), f32(3, 4, 4, 4), f32(4),
+                                                   stride=2, padding=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL_OPS))
+def test_float32_backward_returns_float32_of_each_inputs_shape(name):
+    """Each op's own backward, called directly (the leaf's cast cannot hide an upcast)."""
+    out = FUNCTIONAL_OPS[name]()
+    assert out.dtype == np.float32
+    grads = out._backward(mg.backend.to_device(np.ones(out.shape, np.float32)))
+    for parent, grad in zip(out._parents, grads):
+        if parent.requires_grad:
+            assert grad.dtype == np.float32 and grad.shape == parent.shape
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL_OPS))
+def test_a_dropped_graph_is_freed_without_gc(name):
+    gc.disable()
+    try:
+        out = FUNCTIONAL_OPS[name]()
+        ref = weakref.ref(out)
+        del out
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e3, 1e4])
