@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import find, given, settings
 
 import minigan as mg
 from minigan.tensor import _result
@@ -41,7 +41,7 @@ def test_wrong_broadcast_gradient_is_caught(float64):
 
 def test_wrong_gradient_shape_is_caught(float64):
     def bad_sum(x):
-        return _result(x.data.sum(), (x,), lambda g: (g * np.ones(3),))
+        return _result(x.data.sum(), (x,), lambda g: (g * mg.backend.xp.ones(3),))
 
     with pytest.raises(mg.GradcheckError, match="shape"):
         mg.gradcheck(bad_sum, [mg.tensor(np.ones((3, 1)), requires_grad=True)])
@@ -66,6 +66,17 @@ def test_float32_constant_inside_fn_is_reported(float64):
 @given(pair=broadcast_pairs())
 def test_broadcast_pairs_broadcast(pair):
     np.broadcast_shapes(*pair)
+
+
+@pytest.mark.parametrize("name, condition", [
+    ("extra leading axes", lambda a, b: len(a) != len(b) and min(len(a), len(b)) > 0),
+    ("a scalar", lambda a, b: () in (a, b) and a != b),
+    ("a size-1 axis against a longer one", lambda a, b: any(
+        {m, n} - {1} and 1 in (m, n) and m != n for m, n in zip(a[::-1], b[::-1]))),
+])
+def test_broadcast_pairs_reach_every_kind_of_broadcast(name, condition):
+    """The gradient suites rely on these pairs to exercise sum_to: each kind must occur."""
+    find(broadcast_pairs(), lambda pair: condition(*pair), settings=settings(max_examples=500))
 
 
 @given(a=shapes().flatmap(lambda s: arrays(s, kinks=(0.0, 1.0), margin=0.2)))
