@@ -78,6 +78,28 @@ def test_a_failed_save_keeps_the_old_checkpoint(tmp_path):
     np.testing.assert_array_equal(checkpoint.load(path)["v"], np.zeros(3))
 
 
+@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_crash_while_writing_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch, failure):
+    """The bytes go to another file while they are written (a crash at that moment leaves
+    the old checkpoint loadable), and a failed write removes that file."""
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"v": np.zeros(3)})
+    old = path.read_bytes()
+    real_savez = np.savez
+
+    def savez_that_fails_halfway(handle, **arrays):
+        real_savez(handle, **arrays)
+        handle.truncate(handle.tell() // 2)
+        assert path.read_bytes() == old  # not written in place
+        np.testing.assert_array_equal(checkpoint.load(path)["v"], np.zeros(3))
+        raise failure
+
+    monkeypatch.setattr(checkpoint.numpy, "savez", savez_that_fails_halfway)
+    with pytest.raises(type(failure)):
+        checkpoint.save(path, {"v": np.ones(3)})
+    assert os.listdir(tmp_path) == ["c.npz"] and path.read_bytes() == old
+
+
 @pytest.mark.parametrize("keep", [0.0, 0.3, 0.9])
 def test_a_truncated_file_is_a_clear_error(tmp_path, keep):
     path = tmp_path / "c.npz"
