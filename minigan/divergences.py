@@ -623,7 +623,11 @@ def get(name, **params):
     args = ()
     if match:
         name, argument = match.groups()
-        args = (float(argument),) if argument else ()
+        try:
+            args = (float(argument),) if argument else ()
+        except ValueError:
+            raise ValueError(f"divergence {name!r} takes one number in parentheses, e.g. "
+                             f"{name}(0.3), not {argument!r}") from None
     cls = _FAMILY.get(name)
     if cls is None:
         raise ValueError(f"unknown divergence {name!r}; choose one of: {', '.join(NAMES)}")

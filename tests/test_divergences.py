@@ -152,6 +152,9 @@ def test_unknown_names_and_bad_parameters_are_refused():
         D.get("kl", pi=0.3)
     with pytest.raises(ValueError):
         D.get("kl(0.3)")
+    for garbled in ("js_weighted(abc)", "alpha(0.3, 0.2)"):
+        with pytest.raises(ValueError, match=r"takes one number in parentheses"):
+            D.get(garbled)
 
 
 @pytest.mark.parametrize("spec", SPECS)
