@@ -111,15 +111,8 @@ class Module:
     def state_dict(self):
         """{dotted name: copy of the array} for every parameter and buffer (backend arrays;
         ``backend.to_numpy`` moves them to the host)."""
-        state = {}
-        for prefix, module in self.named_modules():
-            for registry in ("_parameters", "_buffers"):
-                for name in getattr(module, registry):
-                    value = getattr(module, name)
-                    if value is not None:
-                        data = value.data if isinstance(value, Tensor) else value
-                        state[f"{prefix}.{name}" if prefix else name] = data.copy()
-        return state
+        return {key: _array_of(getattr(module, name)).copy()
+                for key, (module, name) in self._state_targets().items()}
 
     def _state_targets(self):
         """{dotted name: (owning module, attribute)} for every parameter and buffer."""
