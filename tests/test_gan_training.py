@@ -201,6 +201,32 @@ def test_step_statistics():
         a * stats["objective"] + (1 - a) * second["objective"])
 
 
+@pytest.mark.parametrize("div", ["gan", "kl", "reverse_kl"])
+def test_step_statistics_are_those_of_the_step(div):
+    """J, the mean D = σ(V) and T = g_f(V) on both batches are those of the critic update
+    (at the starting w), the generator loss that of the generator update (θ0 against the
+    updated critic), and the critic's gradient norm that of ∇_w J at the start."""
+    trainer, real, noise = make(div=div)
+    g_f = trainer.divergence.activation
+    grad_w, _ = _gradients(trainer, real, noise)
+    theta0 = models.mlp([3, 16, 2], nn.ReLU)
+    theta0.load_state_dict(trainer.generator.state_dict())
+    with mg.no_grad():
+        v_real, v_fake = trainer.V(real(8)), trainer.V(trainer.generator(noise(8)))
+        J = gan.vdm_objective(v_real, v_fake, trainer.divergence).item()
+        expected = {"d_real": mg.functional.sigmoid(v_real), "d_fake":
+                    mg.functional.sigmoid(v_fake), "t_real": g_f(v_real), "t_fake": g_f(v_fake)}
+    stats = trainer.step()
+    assert stats["objective"] == pytest.approx(J, rel=1e-5, abs=1e-6)
+    for key, values in expected.items():
+        assert stats[key] == pytest.approx(host(values).mean(), rel=1e-5, abs=1e-6), key
+    with mg.no_grad():
+        loss_g = gan.generator_loss(trainer.V(theta0(noise(8))), trainer.divergence).item()
+    assert stats["loss_g"] == pytest.approx(loss_g, rel=1e-5, abs=1e-6)
+    norm_w = np.sqrt(sum((g ** 2).sum() for g in grad_w))
+    assert stats["grad_norm_d"] == pytest.approx(norm_w, rel=1e-5)
+
+
 def test_state_dict_resumes_identically():
     a, _, _ = make()
     b, _, _ = make()
