@@ -202,10 +202,6 @@ def _uniform_parameter(bound, shape):
     return Parameter(B.uniform(-bound, bound, shape))
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 class Linear(Module):
     """y = x Wᵀ + b, W of shape (out, in); W, b ~ U(−1/√in, 1/√in) as in PyTorch."""
 
@@ -230,7 +226,7 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
-        kh, kw = _pair(kernel_size)
+        kh, kw = F._pair(kernel_size, "kernel_size", 1)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         fan_in = in_channels * kh * kw
@@ -256,7 +252,7 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, bias=True):
         super().__init__()
-        kh, kw = _pair(kernel_size)
+        kh, kw = F._pair(kernel_size, "kernel_size", 1)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.output_padding = output_padding

@@ -538,6 +538,13 @@ def conv_cases(draw):
     return layer.train(draw(st.booleans())), x
 
 
+@pytest.mark.parametrize("kernel_size", [0, (2,), 2.5, (3, -1)])
+@pytest.mark.parametrize("layer", [nn.Conv2d, nn.ConvTranspose2d])
+def test_conv_layers_reject_bad_kernel_sizes(layer, kernel_size):
+    with pytest.raises(ValueError, match="kernel_size"):
+        layer(1, 1, kernel_size)
+
+
 def conv_output_side(layer, side, axis):
     k = layer.kernel_size[axis]
     s, p = layer.stride, layer.padding
