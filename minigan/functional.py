@@ -12,7 +12,7 @@ from .tensor import Tensor, _axis_index, _result, sum_to
 
 
 def relu(x):
-    """max(x, 0)."""
+    """max(x, 0); d/dx = [x > 0]."""
     return _result(B.xp.maximum(x.data, 0), (x,), lambda g: (g * (x.data > 0),))
 
 
@@ -75,6 +75,7 @@ def log_sigmoid(x):
 
 def linear(x, weight, bias=None):
     """y = x Wᵀ + b with W of shape (out, in), PyTorch's layout; one graph node.
+    dL/dx = g W, dL/dW = gᵀ x, dL/db = Σ g (over every batch axis).
 
     The products use ``dot`` (the same as ``@`` for a 2-D right operand): NumPy's matmul
     takes a slow path when the contracted axis has length 1, e.g. 6x slower for the
@@ -121,7 +122,7 @@ def concat(tensors, axis=0):
 
 
 def stack(tensors, axis=0):
-    """Join tensors along a new axis."""
+    """Join tensors along a new axis (each given a size-1 axis there, then concat)."""
     tensors = list(tensors)
     return concat([t.reshape(_insert_axis(t.shape, axis, t.ndim + 1)) for t in tensors], axis)
 

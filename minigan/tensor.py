@@ -327,7 +327,7 @@ def randn(*shape, requires_grad=False, dtype=None):
 
 
 def add(a, b):
-    """a + b."""
+    """a + b; each operand's gradient is g summed back to its shape (sum_to)."""
     b = _lift(b, a)
 
     def backward(g):
@@ -338,7 +338,7 @@ def add(a, b):
 
 
 def sub(a, b):
-    """a − b."""
+    """a − b: d/da = 1, d/db = −1, summed back to each operand's shape."""
     b = _lift(b, a)
 
     def backward(g):
@@ -349,7 +349,7 @@ def sub(a, b):
 
 
 def mul(a, b):
-    """a · b."""
+    """a · b: d/da = b, d/db = a, summed back to each operand's shape."""
     b = _lift(b, a)
 
     def backward(g):
@@ -373,6 +373,7 @@ def div(a, b):
 
 
 def neg(a):
+    """−a; d/da = −1."""
     return _result(-a.data, (a,), lambda g: (-g,))
 
 
@@ -398,20 +399,24 @@ def power(a, b):
 
 
 def exp(a):
+    """eᵃ; d/da = eᵃ, the saved output."""
     out = B.xp.exp(a.data)
     return _result(out, (a,), lambda g: (g * out,))
 
 
 def log(a):
+    """log a; d/da = 1/a."""
     return _result(B.xp.log(a.data), (a,), lambda g: (g / a.data,))
 
 
 def sqrt(a):
+    """√a; d/da = 1/(2√a), from the saved output."""
     out = B.xp.sqrt(a.data)
     return _result(out, (a,), lambda g: (g * 0.5 / out,))
 
 
 def abs_(a):
+    """|a|; d/da = sign a (0 at a = 0)."""
     return _result(B.xp.abs(a.data), (a,), lambda g: (g * B.xp.sign(a.data),))
 
 
@@ -425,7 +430,8 @@ def astype(a, dtype):
 
 
 def matmul(a, b):
-    """a @ b with NumPy semantics: 2-D, batched with broadcast batch axes, or 1-D."""
+    """a @ b with NumPy semantics: 2-D, batched with broadcast batch axes, or 1-D.
+    d/da = g bᵀ, d/db = aᵀ g, summed over broadcast batch axes."""
     b = _lift(b, a)
     if a.ndim == 1:  # a row vector whose row axis is dropped again
         out = matmul(a.reshape(1, -1), b)
@@ -449,12 +455,14 @@ def matmul(a, b):
 
 
 def sum_(a, axis=None, keepdims=False):
+    """Σ over ``axis``; the gradient is g broadcast back over the summed axes."""
     axes = _normalize_axis(axis, a.ndim)
     return _result(a.data.sum(axis=axes, keepdims=keepdims), (a,),
                    lambda g: (_unreduce(g, a.shape, axes, keepdims),))
 
 
 def mean(a, axis=None, keepdims=False):
+    """Σ/M over ``axis`` (M values each); the gradient is g/M broadcast back."""
     axes = _normalize_axis(axis, a.ndim)
     count = 1
     for i in axes:
@@ -482,6 +490,7 @@ def max_(a, axis=None, keepdims=False):
 
 
 def reshape(a, shape):
+    """The same values in ``shape``; the gradient is reshaped back."""
     return _result(a.data.reshape(shape), (a,), lambda g: (g.reshape(a.shape),))
 
 
