@@ -125,7 +125,8 @@ def is_array(obj) -> bool:
 
 
 def asarray(obj, dtype=None):
-    """``obj`` as an array of the active backend (host data is copied to the device)."""
+    """``obj`` (an array, list or scalar) as an array of the active backend, as
+    ``to_device``."""
     return xp.asarray(obj, dtype=dtype)
 
 
@@ -139,7 +140,8 @@ def to_numpy(array) -> numpy.ndarray:
 
 
 def to_device(array, dtype=None):
-    """Explicit host-to-device copy onto the active backend."""
+    """Explicit host-to-device copy onto the active backend. On the numpy backend no copy
+    is made when the dtype already fits: the result may be ``array`` itself."""
     return xp.asarray(array, dtype=dtype)
 
 
@@ -163,7 +165,8 @@ def new_generator(seed) -> numpy.random.Generator:
 
 
 def randn(*shape, dtype=None):
-    """Standard normal samples on the active backend."""
+    """Standard normal samples on the active backend, drawn in float64 on the host, so a
+    seed gives the same numbers (up to rounding) in either dtype and on either backend."""
     dtype = default_dtype if dtype is None else numpy.dtype(dtype)
     return to_device(_rng.standard_normal(shape, dtype=numpy.float64).astype(dtype))
 
@@ -175,6 +178,7 @@ def uniform(low, high, shape, dtype=None):
 
 
 def normal(mean, std, shape, dtype=None):
+    """Samples of N(mean, std²) on the active backend."""
     dtype = default_dtype if dtype is None else numpy.dtype(dtype)
     return to_device(_rng.normal(mean, std, shape).astype(dtype))
 

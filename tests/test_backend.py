@@ -50,11 +50,18 @@ def test_random_draws_follow_the_default_dtype():
     assert mg.tensor([1.0]).dtype == np.float64
 
 
-def test_to_numpy_and_to_device_are_explicit_copies_between_host_and_device():
+def test_to_device_and_to_numpy_move_between_host_and_backend():
     host = np.arange(4.0, dtype=np.float32)
     device = backend.to_device(host)
     assert isinstance(device, backend.xp.ndarray)
-    np.testing.assert_array_equal(backend.to_numpy(device), host)
+    back = backend.to_numpy(device)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, host)
+    converted = backend.to_device(host, dtype=np.float64)
+    assert converted.dtype == np.float64 and isinstance(converted, backend.xp.ndarray)
+    np.testing.assert_array_equal(backend.to_numpy(converted), host)
+    if backend.get_backend() == "numpy":  # documented: no copy where none is needed
+        assert device is host and back is host
 
 
 def test_blas_threads_can_be_limited():
