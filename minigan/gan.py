@@ -129,23 +129,28 @@ class VDMTrainer:
         return generator_loss(self.V(x_fake), self.divergence, saturating=self.saturating)
 
     # one step ---------------------------------------------------------------------------
-    def step(self):
-        """One generator update and its K critic updates; returns the step's statistics
-        (host floats): the losses, J, the running divergence estimate, the mean critic
-        outputs on real and generated samples, and both players' gradient norms."""
+    def step(self, statistics=True):
+        """One generator update and its K critic updates; returns the step's numbers (host
+        floats): J, the losses and the running divergence estimate, and with
+        ``statistics`` also the mean critic outputs on real and generated samples and both
+        players' gradient norms (left out on steps nobody logs: they cost host syncs)."""
         if self.simultaneous:
-            stats = self._simultaneous_step()
+            J, loss_g, v_real, v_fake = self._simultaneous_step()
         else:
-            stats = self._alternating_step()
+            J, loss_g, v_real, v_fake = self._alternating_step()
         self.step_count += 1
-        stats = {key: float(value) for key, value in stats.items()}
+        objective = float(J.data)
+        stats = {"step": self.step_count, "objective": objective, "loss_d": -objective,
+                 "loss_g": float(loss_g.data)}
+        if statistics:
+            stats.update(self._statistics(v_real, v_fake))
         if self.running_objective is None:
-            self.running_objective = stats["objective"]
+            self.running_objective = objective
         else:
             a = self.running_decay
-            self.running_objective = a * self.running_objective + (1 - a) * stats["objective"]
+            self.running_objective = a * self.running_objective + (1 - a) * objective
         stats["divergence_estimate"] = self.running_objective
-        return {"step": self.step_count, **stats}
+        return stats
 
     def _critic_update(self):
         """w ← w + α1 ∇_w J(θ, w) on B1 real and B2 generated samples, θ held fixed."""
@@ -155,9 +160,8 @@ class VDMTrainer:
         J, v_real, v_fake = self.critic_objective(x, x_hat)
         self.opt_d.zero_grad()
         J.backward()                                           # ∇_w J
-        norm = grad_norm(self.critic.parameters())
         self.opt_d.step()                                      # ascent (maximize=True)
-        return J, v_real, v_fake, norm
+        return J, v_real, v_fake
 
     def _generator_update(self):
         """θ ← θ − α2 ∇_θ L_G(θ, w) on B2 fresh noise samples, w held fixed."""
@@ -166,15 +170,13 @@ class VDMTrainer:
         with held_fixed(self.critic):
             loss_g = self._generator_loss(self.generator(z))
             loss_g.backward()                                  # ∇_θ L_G only
-        norm = grad_norm(self.generator.parameters())
         self.opt_g.step()                                      # descent
-        return loss_g, norm
+        return loss_g
 
     def _alternating_step(self):
         for _ in range(self.K):
-            J, v_real, v_fake, norm_d = self._critic_update()
-        loss_g, norm_g = self._generator_update()
-        return self._stats(J, loss_g, v_real, v_fake, norm_d, norm_g)
+            J, v_real, v_fake = self._critic_update()
+        return J, self._generator_update(), v_real, v_fake
 
     def _simultaneous_step(self):
         """f-GAN Algorithm 1: ∇_w J and ∇_θ L_G both at the current (θ, w), then
@@ -188,21 +190,23 @@ class VDMTrainer:
         with held_fixed(self.critic):
             loss_g = self._generator_loss(x_hat)
             loss_g.backward()
-        norm_d = grad_norm(self.critic.parameters())
-        norm_g = grad_norm(self.generator.parameters())
         self.opt_d.step()
         self.opt_g.step()
-        return self._stats(J, loss_g, v_real, v_fake, norm_d, norm_g)
+        return J, loss_g, v_real, v_fake
 
-    def _stats(self, J, loss_g, v_real, v_fake, norm_d, norm_g):
+    def _statistics(self, v_real, v_fake):
+        """Mean D = σ(V) and T = g_f(V) on the last critic update's batches; the norms of
+        the gradients each player last stepped with (the critic's is kept through the
+        generator's update, which holds it fixed)."""
         g_f = self.divergence.activation
         with no_grad():
-            return {
-                "objective": J.data, "loss_d": -J.data, "loss_g": loss_g.data,
+            stats = {
                 "d_real": F.sigmoid(v_real).data.mean(), "d_fake": F.sigmoid(v_fake).data.mean(),
                 "t_real": g_f(v_real).data.mean(), "t_fake": g_f(v_fake).data.mean(),
-                "grad_norm_d": norm_d, "grad_norm_g": norm_g,
+                "grad_norm_d": grad_norm(self.critic.parameters()),
+                "grad_norm_g": grad_norm(self.generator.parameters()),
             }
+        return {key: float(value) for key, value in stats.items()}
 
     # state ------------------------------------------------------------------------------
     def state_dict(self):

@@ -381,12 +381,13 @@ class Run:
                 for step in range(start, total):
                     factor = self.learning_rate_factor(step)
                     self.opt_d.lr, self.opt_g.lr = c["lr_d"] * factor, c["lr_g"] * factor
-                    stats = self.trainer.step()
-                    done = stats["step"]
+                    done = step + 1
+                    logged = done % c["log_every"] == 0 or done == total
+                    stats = self.trainer.step(statistics=logged)
                     bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(stats[k])]
                     if bad:
                         return self.diverged(done, stats, bad, progress)
-                    if done % c["log_every"] == 0 or done == total:
+                    if logged:
                         self.history.append(stats)
                         log.write(json.dumps(stats) + "\n")
                         log.flush()

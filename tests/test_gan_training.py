@@ -227,6 +227,20 @@ def test_step_statistics_are_those_of_the_step(div):
     assert stats["grad_norm_d"] == pytest.approx(norm_w, rel=1e-5)
 
 
+def test_statistics_are_optional_and_do_not_change_training():
+    a, _, _ = make()
+    b, _, _ = make()
+    b.load_state_dict(a.state_dict())
+    for _ in range(3):
+        full, lean = a.step(), b.step(statistics=False)
+        assert set(lean) == {"step", "objective", "loss_d", "loss_g", "divergence_estimate"}
+        assert lean == {key: full[key] for key in lean}
+    for part in ("generator", "critic"):
+        for key, value in getattr(a, part).state_dict().items():
+            assert B.to_numpy(value).tobytes() == B.to_numpy(
+                getattr(b, part).state_dict()[key]).tobytes()
+
+
 def test_state_dict_resumes_identically():
     a, _, _ = make()
     b, _, _ = make()

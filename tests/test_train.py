@@ -63,6 +63,22 @@ def test_a_short_run_writes_every_output_file(tmp_path, capsys):
     assert "modes covered" in stdout and "non-saturating generator loss" in stdout
 
 
+def test_statistics_are_computed_only_for_logged_steps(tmp_path, monkeypatch):
+    from minigan import gan
+
+    computed = []
+    real_statistics = gan.VDMTrainer._statistics
+
+    def counted(self, *args):
+        computed.append(self.step_count)
+        return real_statistics(self, *args)
+
+    monkeypatch.setattr(gan.VDMTrainer, "_statistics", counted)
+    code, out = run(tmp_path, "--steps", "7", "--log-every", "3", "--no-plots")
+    assert code == 0
+    assert computed == [3, 6, 7] == [r["step"] for r in read_jsonl(out / "metrics.jsonl")]
+
+
 def assert_same_run(a, b, snapshots=True):
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     assert np.load(a / "samples.npy").tobytes() == np.load(b / "samples.npy").tobytes()
@@ -96,10 +112,10 @@ def test_an_interrupted_run_resumes_bit_for_bit(tmp_path, capsys, monkeypatch):
     assert run(tmp_path, *args, name="straight")[0] == 0
     real_step = gan.VDMTrainer.step
 
-    def interrupted(self):
+    def interrupted(self, **kwargs):
         if self.step_count == 5:  # in the middle of step 6
             raise KeyboardInterrupt
-        return real_step(self)
+        return real_step(self, **kwargs)
 
     monkeypatch.setattr(gan.VDMTrainer, "step", interrupted)
     assert run(tmp_path, *args, name="resumed")[0] == 130
@@ -272,8 +288,8 @@ def test_nan_stops_training_with_exit_3_and_keeps_the_last_good_checkpoint(
 
     real_step = gan.VDMTrainer.step
 
-    def step_that_breaks(self):
-        stats = real_step(self)
+    def step_that_breaks(self, **kwargs):
+        stats = real_step(self, **kwargs)
         if stats["step"] == 7:
             stats["loss_g"] = float("nan")
         return stats
