@@ -86,12 +86,13 @@ class Module:
     def children(self):
         return (getattr(self, name) for name in self._modules)
 
-    def _named_members(self, registry, remove_duplicate):
+    def _named_members(self, registry):
+        """(dotted name, value) of one registry over all modules; shared values once."""
         seen = set()
         for prefix, module in self.named_modules():
             for name in getattr(module, registry):
                 value = getattr(module, name)
-                if value is None or (remove_duplicate and id(value) in seen):
+                if value is None or id(value) in seen:
                     continue
                 seen.add(id(value))
                 yield (f"{prefix}.{name}" if prefix else name), value
@@ -99,13 +100,13 @@ class Module:
     def named_parameters(self):
         """(dotted name, Parameter): a module's own parameters in assignment order, then its
         children's; a shared parameter appears once, under its first name."""
-        return self._named_members("_parameters", remove_duplicate=True)
+        return self._named_members("_parameters")
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self):
-        return self._named_members("_buffers", remove_duplicate=True)
+        return self._named_members("_buffers")
 
     # --- state --------------------------------------------------------------------
     def state_dict(self):
