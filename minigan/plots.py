@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 REAL_STYLE = dict(s=3, c="0.6", alpha=0.5, linewidths=0, label="real")
 FAKE_STYLE = dict(s=3, c="tab:red", alpha=0.6, linewidths=0, label="generated")
@@ -37,13 +38,14 @@ def _panel(ax, real, fake, bounds, title, density=None):
         ax.set_ylim(bounds)
         ax.set_aspect("equal")
     elif real.ndim == 2 and real.shape[1] == 1:
-        bins = numpy.linspace(*bounds, 60)
+        bins = numpy.linspace(*bounds, 41)
         ax.hist(fake[:, 0], bins=bins, density=True, color="tab:red", alpha=0.5,
                 label="generated")
         if density is not None:
             grid = numpy.linspace(*bounds, 400)
             ax.plot(grid, density(grid), color="k", lw=1.2, label="p(x)")
         ax.set_xlim(bounds)
+        title += f": mean {fake.mean():.3f}, std {fake.std():.3f}"
     else:  # images (N, C, H, W) in [−1, 1]
         images = fake[:16, 0]
         side = int(numpy.ceil(numpy.sqrt(len(images))))
@@ -70,18 +72,29 @@ def samples(path, real, snapshots, bounds, density=None):
 
 def critic(path, xs, ys, values, real, fake, bounds, label, threshold=None):
     """The critic's output on a grid (``values[i, j]`` at ``(xs[j], ys[i])``) as filled
-    contours, with the threshold level where T reads neither real nor fake."""
-    fig, ax = plt.subplots(figsize=(4.6, 4))
+    contours, with the threshold level where T reads neither real nor fake (f'(1)).
+    ``label`` names the plotted quantity, e.g. "T(x) = g_f(V(x))"."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
     filled = ax.contourf(xs, ys, values, levels=30, cmap="viridis")
-    fig.colorbar(filled, ax=ax, label=label)
+    fig.colorbar(filled, ax=ax, label="T")
+    handles = [ax.scatter(real[:, 0], real[:, 1], s=2, c="k", alpha=0.5, linewidths=0,
+                          label="real"),
+               ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.6, linewidths=0,
+                          label="generated")]
     if threshold is not None and values.min() < threshold < values.max():
-        ax.contour(xs, ys, values, levels=[threshold], colors="w", linewidths=0.8)
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="w", alpha=0.5, linewidths=0)
-    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.6, linewidths=0)
+        # black on the bright end of viridis, white on the dark end
+        bright = (threshold - values.min()) / (values.max() - values.min()) > 0.5
+        colour = "k" if bright else "w"
+        ax.contour(xs, ys, values, levels=[threshold], colors=colour, linewidths=1,
+                   linestyles="--")
+        handles.append(Line2D([], [], color=colour, lw=1, ls="--",
+                              label=f"T = f'(1) = {threshold:.3g}"))
     ax.set_xlim(bounds)
     ax.set_ylim(bounds)
     ax.set_aspect("equal")
-    ax.set_title(f"critic {label} (white line: f'(1))", fontsize=9)
+    ax.set_title(f"critic {label}", fontsize=9)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08),
+              ncol=len(handles), fontsize=7, frameon=False, markerscale=4)
     _save(fig, path)
 
 
@@ -102,12 +115,14 @@ def losses(path, history, output_label="D", value_at_equality=None):
     left.plot(steps, _column(history, "loss_g"), lw=1, label="generator loss")
     left.plot(steps, _column(history, "divergence_estimate"), lw=1.2, ls="--",
               label="divergence estimate (running J)")
+    left.set_title("losses and the bound J", fontsize=9)
     left.set_xlabel("generator step")
     left.legend(fontsize=7)
     key = "d" if output_label == "D" else "t"
     right.plot(steps, _column(history, f"{key}_real"), lw=1, label=f"mean {output_label}(x)")
     right.plot(steps, _column(history, f"{key}_fake"), lw=1,
                label=f"mean {output_label}(G(z))")
+    right.set_title("mean critic output", fontsize=9)
     right.set_xlabel("generator step")
     right.legend(fontsize=7)
     _save(fig, path)
@@ -119,6 +134,7 @@ def grad_norms(path, history):
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.semilogy(steps, _column(history, "grad_norm_d"), lw=1, label="critic ‖∇_w J‖")
     ax.semilogy(steps, _column(history, "grad_norm_g"), lw=1, label="generator ‖∇_θ L_G‖")
+    ax.set_title("gradient norms of the two players", fontsize=9)
     ax.set_xlabel("generator step")
     ax.legend(fontsize=7)
     _save(fig, path)

@@ -31,7 +31,7 @@ from .tensor import Tensor, no_grad
 
 PROG = "python -m minigan.train"
 EVAL_SAMPLES = 2500  # samples.npy and the mode metrics (fgan-reference.md)
-SNAPSHOT_SAMPLES = 500
+SNAPSHOT_SAMPLES = 500  # per snapshot of 2D data; 1D histograms take EVAL_SAMPLES
 
 # Recommended settings per dataset: the values a flag left out takes.
 DATASET_DEFAULTS = {
@@ -298,6 +298,7 @@ class Run:
         self.eval_noise = B.to_device(eval_rng.standard_normal((EVAL_SAMPLES, noise_dim))
                                       .astype(B.default_dtype))
         self.real_reference = self.dataset.sample(EVAL_SAMPLES, B.new_generator([c["seed"], 1]))
+        self.snapshot_size = EVAL_SAMPLES if self.dataset.shape == (1,) else SNAPSHOT_SAMPLES
         self.history, self.snapshots = [], []
 
     def restore(self, state):
@@ -366,7 +367,7 @@ class Run:
         snapshot_steps = {round(total * i / max(c["snapshots"] - 1, 1))
                           for i in range(c["snapshots"])}
         if start == 0:
-            self.snapshots = [(0, self.generate(SNAPSHOT_SAMPLES))] if 0 in snapshot_steps else []
+            self.snapshots = [(0, self.generate(self.snapshot_size))] if 0 in snapshot_steps else []
             self.save_checkpoint()
         self.checkpoint_step = start
         print(f"training {c['dataset']} with the {c['divergence']} divergence, "
@@ -397,7 +398,7 @@ class Run:
                                                  J=f"{stats['divergence_estimate']:.3f}",
                                                  refresh=False)
                     if done in snapshot_steps:
-                        self.snapshots.append((done, self.generate(SNAPSHOT_SAMPLES)))
+                        self.snapshots.append((done, self.generate(self.snapshot_size)))
                     if done % c["checkpoint_every"] == 0 and done != total:
                         if not self.params_finite():
                             return self.diverged(done, stats, ["parameters"], progress)
@@ -483,10 +484,11 @@ class Run:
                 v = self.critic(Tensor(B.to_device(packed.astype(B.default_dtype))))
                 values = self.divergence.activation(v.reshape(-1)).numpy()
                 self.critic.train()
+            m = self.config["pack"]
+            label = "T(x) = g_f(V(x))" if m == 1 else \
+                f"T(x) = g_f(V(x, ..., x))\n(the point x in all {m} packed slots)"
             plots.critic(out / "critic.png", xs, xs, values.reshape(len(xs), len(xs)), real,
-                         samples, ds.bounds, "T(x) = g_f(V(x))" if self.config["pack"] == 1
-                         else f"T(x) = g_f(V(x, ..., x)), x packed {self.config['pack']}x",
-                         float(self.divergence.f_prime_at_1))
+                         samples, ds.bounds, label, float(self.divergence.f_prime_at_1))
 
 
 def _progress_bar(enabled, start, total):

@@ -152,6 +152,8 @@ def test_mixture1d_run_reports_the_fit_and_the_loss(tmp_path, capsys):
     assert np.load(out / "samples.npy").shape == (2500, 1)
     assert "saturating generator loss" in capsys.readouterr().out
     assert not (out / "critic.png").exists()  # the landscape is drawn for 2D data only
+    snapshots = checkpoint.load(out / "checkpoint.npz")["snapshots"]  # histograms need many
+    assert snapshots and all(x.shape == (2500, 1) for _, x in snapshots)
 
 
 def test_mnist_from_a_local_file_runs_the_dcgan(tmp_path):
