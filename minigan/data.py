@@ -155,10 +155,6 @@ class Dataset:
     bounds: tuple = field(default=(-1.0, 1.0))
     scale: float = 1.0
 
-    @property
-    def dim(self) -> int:
-        return int(numpy.prod(self.shape))
-
     def batch(self, n: int) -> Tensor:
         """x_1..x_n ~ p_x as a device tensor of the default dtype (no gradient)."""
         host = numpy.ascontiguousarray(self.sample(n), dtype=B.default_dtype)

@@ -473,7 +473,7 @@ class Run:
         plots.samples(out / "samples.png", real, self.snapshots, ds.bounds, density)
         gan_like = self.config["divergence"] in ("gan", "jensen_shannon")
         plots.losses(out / "losses.png", self.history, "D" if gan_like else "T",
-                     float(getattr(self.divergence, "f_at_1", 0.0)))
+                     self.divergence.f_at_1)
         plots.grad_norms(out / "grad_norms.png", self.history)
         if ds.shape == (2,):
             xs = numpy.linspace(*ds.bounds, 120)
