@@ -364,8 +364,8 @@ class Run:
             for row in self.history:
                 log.write(json.dumps(row) + "\n")
         start, total = self.trainer.step_count, c["steps"]
-        snapshot_steps = {round(total * i / max(c["snapshots"] - 1, 1))
-                          for i in range(c["snapshots"])}
+        n = c["snapshots"]  # evenly spaced from step 0 to the end; one is the end
+        snapshot_steps = {total} if n == 1 else {round(total * i / (n - 1)) for i in range(n)}
         if start == 0:
             self.snapshots = [(0, self.generate(self.snapshot_size))] if 0 in snapshot_steps else []
             self.save_checkpoint()

@@ -79,6 +79,13 @@ def test_statistics_are_computed_only_for_logged_steps(tmp_path, monkeypatch):
     assert computed == [3, 6, 7] == [r["step"] for r in read_jsonl(out / "metrics.jsonl")]
 
 
+@pytest.mark.parametrize("count, steps", [(1, [6]), (2, [0, 6]), (4, [0, 2, 4, 6])])
+def test_snapshots_are_spread_from_the_start_to_the_end(tmp_path, count, steps):
+    code, out = run(tmp_path, "--snapshots", str(count), "--no-plots")
+    assert code == 0
+    assert [s for s, _ in checkpoint.load(out / "checkpoint.npz")["snapshots"]] == steps
+
+
 def assert_same_run(a, b, snapshots=True):
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     assert np.load(a / "samples.npy").tobytes() == np.load(b / "samples.npy").tobytes()
