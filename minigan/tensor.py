@@ -17,6 +17,10 @@ from . import backend as B
 _grad_enabled = True
 
 
+class GradientShapeError(RuntimeError):
+    """An op's backward returned a gradient whose shape is not its input's."""
+
+
 class no_grad:
     """Context manager (and decorator) under which ops record no graph."""
 
@@ -158,10 +162,17 @@ class Tensor:
                 for parent, parent_grad in zip(node._parents, node._backward(g)):
                     if parent_grad is None or not parent.requires_grad:
                         continue
-                    if parent_grad.dtype != parent.data.dtype:
+                    data = parent.data
+                    if parent_grad.shape != data.shape:
+                        # a wrong shape would broadcast silently in the sums below
+                        raise GradientShapeError(
+                            f"the backward of {node._backward.__qualname__} returned a "
+                            f"gradient of shape {parent_grad.shape} for an input of shape "
+                            f"{data.shape}")
+                    if parent_grad.dtype != data.dtype:
                         # a gradient has its tensor's dtype (as in PyTorch): a float64 branch
                         # of a mixed graph does not turn the float32 graph upstream float64
-                        parent_grad = parent_grad.astype(parent.data.dtype)
+                        parent_grad = parent_grad.astype(data.dtype)
                     key = id(parent)
                     grads[key] = grads[key] + parent_grad if key in grads else parent_grad
             if not retain_graph:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from minigan.backend import to_numpy as host
-from minigan.tensor import _result
+from minigan.tensor import GradientShapeError, _result
 from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes
 
 
@@ -141,6 +141,21 @@ def test_gradients_keep_their_tensors_dtype_in_mixed_graphs():
     assert seen == [np.float32, np.float32]
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(host(x.grad), [4.0, 4.0, 4.0])
+
+
+def test_a_backward_returning_the_wrong_shape_is_an_error_not_a_broadcast():
+    """A (3,)-gradient for a (2, 3) input would broadcast into both rows of the leaf's
+    .grad, and a (1, 3) one into the sum with another path's gradient."""
+    def sum_rows_badly(x):
+        return _result(x.data.sum(axis=0), (x,), lambda g: (g,))
+
+    x = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(GradientShapeError, match=r"sum_rows_badly.*\(3,\).*\(2, 3\)"):
+        sum_rows_badly(x).sum().backward()
+    x.grad = mg.backend.xp.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(GradientShapeError):
+        (sum_rows_badly(x * 2.0) + 1.0).sum().backward()
+    assert not host(x.grad).any()
 
 
 def test_ndarray_on_the_left_defers_to_tensor():
