@@ -85,7 +85,7 @@ class VDMTrainer:
     """Alternating (or simultaneous) gradient steps on min_θ max_w J(θ, w).
 
     ``generator`` is G_θ, ``critic`` is V_w (T_w = g_f ∘ V_w), ``divergence`` gives g_f and
-    f* (``divergences.get``). ``opt_d`` must ascend (``maximize=True``, learning rate α1);
+    f* (a Divergence or its name). ``opt_d`` must ascend (``maximize=True``, learning rate α1);
     ``opt_g`` descends (learning rate α2). ``sample_real(n)`` returns n data samples and
     ``sample_noise(n)`` n noise vectors, both device Tensors. ``d_steps`` is K,
     ``batch_real`` B1, ``batch_fake`` B2; ``pack`` is PacGAN's m (both batch sizes must be
@@ -106,7 +106,8 @@ class VDMTrainer:
         if batch_real % pack or batch_fake % pack:
             raise ValueError(f"batch sizes ({batch_real}, {batch_fake}) must be multiples of "
                              f"pack={pack}")
-        self.generator, self.critic, self.divergence = generator, critic, divergence
+        self.generator, self.critic = generator, critic
+        self.divergence = divergences.get(divergence)
         self.opt_g, self.opt_d = opt_g, opt_d
         self.sample_real, self.sample_noise = sample_real, sample_noise
         self.K, self.B1, self.B2, self.m = d_steps, batch_real, batch_fake, pack

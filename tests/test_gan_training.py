@@ -45,7 +45,7 @@ def make(div="gan", saturating=False, d_steps=1, pack=1, simultaneous=False, sgd
                                                                   maximize=True)
     real = Fixed(rng.normal(1.0, 0.3, (batch, 2)))
     noise = Fixed(rng.standard_normal((batch, 3)))
-    trainer = gan.VDMTrainer(G, V, divergences.get(div), opt_g, opt_d, real, noise,
+    trainer = gan.VDMTrainer(G, V, div, opt_g, opt_d, real, noise,
                              d_steps=d_steps, batch_real=batch, batch_fake=batch, pack=pack,
                              saturating=saturating, simultaneous=simultaneous)
     return trainer, real, noise
@@ -251,6 +251,16 @@ def test_state_dict_resumes_identically():
     for _ in range(2):
         sa, sb = a.step(), b.step()
         assert sa == sb
+
+
+def test_the_divergence_is_given_by_name_or_as_a_divergence():
+    by_name, _, _ = make("js_weighted(0.3)")
+    assert by_name.divergence == divergences.get("js_weighted", pi=0.3)
+    by_object, _, _ = make(divergences.get("js_weighted(0.3)"))
+    by_object.load_state_dict(by_name.state_dict())
+    assert by_name.step() == by_object.step()  # the statistics use g_f too
+    with pytest.raises(ValueError, match="wasserstein"):
+        make("wasserstein")
 
 
 def test_misconfigured_trainers_are_refused():
