@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,17 +119,20 @@ def load_mnist(path=None) -> numpy.ndarray:
     range of a tanh generator). ``path`` is mnist.npz, an idx image file (optionally .gz),
     or a folder holding one; None reads $MINIGAN_MNIST."""
     path = _find_mnist(path)
-    if path.suffix == ".npz":
-        try:
-            with numpy.load(path, allow_pickle=False) as archive:
+    try:
+        if path.suffix == ".npz":
+            archive = numpy.load(path, allow_pickle=False)
+            if not isinstance(archive, numpy.lib.npyio.NpzFile):
+                raise ValueError(f"{path} holds one bare array, not an .npz with x_train")
+            with archive:
                 if "x_train" not in archive:
                     raise ValueError(f"{path} has no 'x_train' array (keys: "
                                      f"{', '.join(archive.files)})")
                 images = archive["x_train"]
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path} is not a readable .npz file ({err})") from err
-    else:
-        images = _read_idx_images(path)
+        else:
+            images = _read_idx_images(path)
+    except (OSError, EOFError, zipfile.BadZipFile) as err:  # truncated or not what it says
+        raise ValueError(f"{path} is not a readable MNIST file ({err})") from None
     if images.ndim != 3 or images.shape[0] == 0:
         raise ValueError(f"{path}: expected images of shape (N, rows, cols), got {images.shape}")
     return (images.astype(numpy.float32) / 127.5 - 1.0)[:, None]

@@ -154,3 +154,20 @@ def test_bad_mnist_files_are_refused(tmp_path):
     np.savez(no_images, y_train=np.arange(3))
     with pytest.raises(ValueError, match="x_train"):
         data.load_mnist(no_images)
+
+
+def test_damaged_mnist_files_are_a_value_error(tmp_path):
+    """Truncated archives and a bare array under the .npz name: ValueError (the command's
+    one-line exit 2), not zipfile's or gzip's own exceptions."""
+    images = _images(20)
+    np.savez(tmp_path / "whole.npz", x_train=images)
+    raw = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "half.npz").write_bytes(raw[:len(raw) // 2])
+    (tmp_path / "head.npz").write_bytes(raw[:4] + b"garbage")
+    np.save(tmp_path / "bare.npy", images)
+    (tmp_path / "bare.npz").write_bytes((tmp_path / "bare.npy").read_bytes())
+    gz = gzip.compress(_idx_bytes(images))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gz[:len(gz) // 2])
+    for name in ("half.npz", "head.npz", "bare.npz", "train-images-idx3-ubyte.gz"):
+        with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+            data.load_mnist(tmp_path / name)

@@ -228,6 +228,16 @@ def test_an_out_that_cannot_be_created_exits_2(tmp_path, capsys):
     assert sorted(tmp_path.iterdir()) == [blocker] and blocker.read_text() == "not a folder"
 
 
+def test_a_truncated_mnist_file_exits_2(tmp_path, capsys):
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((40, 28, 28), np.uint8))
+    raw = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "mnist.npz").write_bytes(raw[:len(raw) // 2])
+    out = tmp_path / "out"
+    line = check_refused(capsys, out, [*FAST, "--out", str(out), "--dataset", "mnist",
+                                       "--data-path", str(tmp_path / "mnist.npz")])
+    assert "mnist.npz" in line and not out.exists()
+
+
 def test_cupy_without_a_gpu_exits_2(tmp_path, capsys):
     if backend.cupy_available():
         pytest.skip("a GPU is available here")
