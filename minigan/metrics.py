@@ -77,12 +77,11 @@ def estimate_divergence(samples_p, samples_q, div, *, eval_p=None, eval_q=None, 
 
 # --- mode coverage on the 2D benchmarks (fgan-reference.md, as the published code does) ---
 
-EVAL_SAMPLES = 2500
-
 
 def mode_coverage(samples, centres, std):
-    """Assign each sample to its nearest centre; it is high quality if within 3 std of it;
-    a mode is covered if it holds at least one high-quality sample.
+    """Assign each sample (the reference draws 2500: ``train.EVAL_SAMPLES``) to its nearest
+    centre; it is high quality if within 3 std of it; a mode is covered if it holds at
+    least one high-quality sample.
 
     Returns {"modes": covered count, "n_modes", "high_quality": % of all samples,
     "kl_uniform": KL(histogram of high-quality samples over modes || uniform), None when no
