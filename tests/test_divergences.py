@@ -183,6 +183,20 @@ def test_gan_row_is_jensen_shannon_shifted():
                                atol=1e-14)
 
 
+@given(pq=arrays((2, 6), 0.05, 1.0))
+def test_jensen_shannon_row_is_twice_jsd_and_gan_is_that_minus_log_4(float64, pq):
+    """With the table's f, Σ q f(p/q) is 2·JSD = KL(P||M) + KL(Q||M), M = (P + Q)/2 (not
+    JSD), and the gan row gives 2·JSD − log 4, −log 4 at P = Q."""
+    p, q = pq / pq.sum(axis=1, keepdims=True)
+    m = (p + q) / 2
+    two_jsd = (p * np.log(p / m)).sum() + (q * np.log(q / m)).sum()
+    for name, shift in (("jensen_shannon", 0.0), ("gan", -math.log(4))):
+        f = D.get(name).f
+        np.testing.assert_allclose((q * f(t64(p / q)).numpy()).sum(), two_jsd + shift,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose((q * f(t64(q / q)).numpy()).sum(), shift, atol=1e-12)
+
+
 # --- f and its conjugate ------------------------------------------------------------------
 
 
