@@ -14,8 +14,9 @@ packing, loss and statistics, updated by ``torch.optim.Adam``:
 An iteration is ``VDMTrainer.step()``: K critic ascents (real batch, generated batch under
 no_grad, J, backward, gradient norm, Adam) and one generator descent (critic held fixed),
 then the logged statistics as host floats (both peers compute them every step; the
-training command computes them only on logged steps, about 5% cheaper). Both peers run in one process, interleaved, and
-the median of the repeats is reported, so their ratio holds up on a noisy machine.
+training command computes them only on logged steps, about 5% cheaper). Both peers run in
+one process, interleaved, and the median of the repeats is reported, so their ratio holds up
+on a noisy machine.
 
 Each model and setting runs in its own subprocess, because thread counts and malloc tuning
 are read at start-up: the libraries' defaults; one thread for both
