@@ -22,19 +22,16 @@ one step of each layer is measured in fresh subprocesses that import only that p
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
-from common import publish
+from common import blas_threads, interleaved_medians, publish
 
 BATCH, KERNEL, STRIDE, PADDING = 64, 4, 2, 1
 # (name, transposed, in channels, out channels, input side)
@@ -97,19 +94,6 @@ def torch_step(transposed, x, w, b, g):
 PEERS = {"minigan": minigan_step, "torch": torch_step}
 
 
-def numpy_blas_threads():
-    """OpenBLAS's thread count as NumPy loaded it (threadpoolctl is not assumed)."""
-    with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            if hasattr(lib, symbol):
-                return getattr(lib, symbol)()
-    return None
-
-
 def time_layers(repeats, number, single_thread):
     """Median milliseconds per forward+backward, per layer and peer, peers interleaved."""
     import torch
@@ -121,19 +105,10 @@ def time_layers(repeats, number, single_thread):
         arrays = layer_arrays(transposed, c_in, c_out, side)
         for peer, build in PEERS.items():
             steps[(name, peer)] = build(transposed, *arrays)
-    for step in steps.values():  # warm up allocators and thread pools
-        step()
-    samples = {key: [] for key in steps}
-    for _ in range(repeats):
-        for key, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                step()
-            samples[key].append((time.perf_counter() - start) / number * 1e3)
-    return {"ms": {f"{name}|{peer}": statistics.median(values)
-                   for (name, peer), values in samples.items()},
+    medians = interleaved_medians(steps, repeats, number)
+    return {"ms": {f"{name}|{peer}": ms for (name, peer), ms in medians.items()},
             "contractions": time_contractions(repeats, number),
-            "torch_threads": torch.get_num_threads(), "numpy_threads": numpy_blas_threads(),
+            "torch_threads": torch.get_num_threads(), "numpy_threads": blas_threads(),
             "numpy": np.__version__, "torch": torch.__version__}
 
 
@@ -172,14 +147,7 @@ def time_contractions(repeats, number):
         got = case()
         got = got.numpy() if hasattr(got, "numpy") else got
         assert np.allclose(got, expected, rtol=1e-3, atol=1e-3), name
-    samples = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, case in cases.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                case()
-            samples[name].append((time.perf_counter() - start) / number * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return interleaved_medians(cases, repeats, number, warmup=0)
 
 
 def peak_rss(peer, layer_index):

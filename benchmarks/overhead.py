@@ -14,11 +14,9 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
-import timeit
 
 import numpy as np
-from common import publish
+from common import interleaved_medians, publish
 
 import minigan as mg
 
@@ -67,15 +65,6 @@ def torch_peer(a, b, g):
     return elementwise, matmul
 
 
-def measure(peers, repeats, number):
-    """Median microseconds per call for each (peer, case), interleaving the peers."""
-    samples = {key: [] for key in peers}
-    for _ in range(repeats):
-        for key, fn in peers.items():
-            samples[key].append(timeit.timeit(fn, number=number) / number * 1e6)
-    return {key: statistics.median(values) for key, values in samples.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64)
@@ -99,7 +88,8 @@ def main(argv=None):
         elementwise, matmul = build(a, b, g)
         peers[(name, "elementwise a*b")] = elementwise
         peers[(name, "matmul a@b")] = matmul
-    result = measure(peers, args.repeats, args.number)
+    result = {key: ms * 1e3 for key, ms in
+              interleaved_medians(peers, args.repeats, args.number).items()}  # µs
 
     lines = [f"## {datetime.date.today()} — overhead, {args.size}x{args.size} float32, "
              "forward+backward",

@@ -46,13 +46,11 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
-from common import publish
+from common import blas_threads, interleaved_medians, publish
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "MKL_NUM_THREADS": "1"}
@@ -196,21 +194,6 @@ PEERS = {"minigan": minigan_step, "torch": torch_step}
 # --- measurement --------------------------------------------------------------------------
 
 
-def blas_threads():
-    """OpenBLAS's thread count as NumPy loaded it (threadpoolctl is not assumed)."""
-    import ctypes
-
-    with open("/proc/self/maps") as maps:
-        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    for path in paths:
-        library = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            if hasattr(library, symbol):
-                return getattr(library, symbol)()
-    return None
-
-
 def time_steps(model, peers, repeats, single_thread):
     """Median milliseconds per iteration of each peer, peers interleaved. torch is imported
     only when it is one of the peers (it changes glibc's thresholds, see the docstring)."""
@@ -221,17 +204,7 @@ def time_steps(model, peers, repeats, single_thread):
         if single_thread:
             torch.set_num_threads(1)
     steps = {peer: PEERS[peer](model) for peer in peers}
-    for step in steps.values():  # warm up allocators, thread pools, Adam's state
-        for _ in range(3):
-            step()
-    samples = {peer: [] for peer in steps}
-    for _ in range(repeats):
-        for peer, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(NUMBER[model]):
-                step()
-            samples[peer].append((time.perf_counter() - start) / NUMBER[model] * 1e3)
-    return {"ms": {peer: statistics.median(values) for peer, values in samples.items()},
+    return {"ms": interleaved_medians(steps, repeats, NUMBER[model], warmup=3),
             "torch_threads": torch.get_num_threads() if torch else None,
             "numpy_threads": blas_threads(), "numpy": np.__version__,
             "torch": torch.__version__ if torch else None, "python": platform.python_version()}

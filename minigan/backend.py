@@ -73,29 +73,42 @@ def set_default_dtype(dtype) -> None:
     default_dtype = dtype
 
 
-def set_blas_threads(count: int) -> bool:
-    """Set the thread count of the OpenBLAS that NumPy loaded, in this process; False where
-    none is found (another BLAS, or not Linux). minigan's matrices are small (batch × 128):
-    extra BLAS threads buy little there, and on a busy machine their spin-waiting made each
-    product up to ~50x slower in our measurements."""
+def _openblas_call(suffixes, *args):
+    """Call the first ``openblas_<suffix>`` found in an OpenBLAS this process has loaded
+    (NumPy's wheels name their symbols with a scipy_ prefix and a 64_ suffix); None where
+    there is none (another BLAS, or not Linux)."""
     import ctypes
 
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
     except OSError:
-        return False
+        return None
     for path in paths:
         try:
             library = ctypes.CDLL(path)
         except OSError:
             continue
-        for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                       "openblas_set_num_threads"):
+        for symbol in suffixes:
             if hasattr(library, symbol):
-                getattr(library, symbol)(int(count))
-                return True
-    return False
+                return getattr(library, symbol)(*args)
+    return None
+
+
+def set_blas_threads(count: int) -> bool:
+    """Set the thread count of the OpenBLAS that NumPy loaded, in this process; False where
+    none is found. minigan's matrices are small (batch × 128): extra BLAS threads buy little
+    there, and on a busy machine their spin-waiting made each product up to ~50x slower in
+    our measurements."""
+    names = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+             "openblas_set_num_threads")
+    return _openblas_call(names, int(count)) is not None
+
+
+def get_blas_threads():
+    """The thread count of the OpenBLAS that NumPy loaded, or None where none is found."""
+    return _openblas_call(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                           "openblas_get_num_threads"))
 
 
 def keep_freed_memory(limit: int = 1 << 30) -> bool:
