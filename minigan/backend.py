@@ -132,6 +132,16 @@ def get_default_dtype():
     return default_dtype
 
 
+def quiet_floating_point_errors():
+    """A context in which overflow and invalid-value warnings are silenced (NumPy's
+    errstate; CuPy raises none): the trainer reports a blow-up itself, naming its step."""
+    if xp is numpy:
+        return numpy.errstate(all="ignore")
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def is_array(obj) -> bool:
     """True for an array of the active backend."""
     return isinstance(obj, xp.ndarray)

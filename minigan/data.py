@@ -74,6 +74,13 @@ def mixture1d(n: int, rng=None) -> numpy.ndarray:
     return numpy.where(first, m0 + s0 * noise, m1 + s1 * noise)[:, None]
 
 
+def save_samples(path, samples) -> None:
+    """Write generated samples as .npy: 1D/2D points in float64, images in float32 (2500
+    of them are large enough)."""
+    samples = numpy.asarray(samples)
+    numpy.save(path, samples.astype(numpy.float64 if samples.ndim == 2 else numpy.float32))
+
+
 def mixture1d_density(x) -> numpy.ndarray:
     """The mixture's density p(x), for plots and quadrature."""
     x = numpy.asarray(x, dtype=numpy.float64)

@@ -70,6 +70,14 @@ def samples(path, real, snapshots, bounds, density=None):
     _save(fig, path)
 
 
+def landscape_points(bounds, resolution=120, pack=1):
+    """The side coordinates and the points of a square grid over ``bounds`` at which to
+    evaluate a 2D critic, each point repeated ``pack`` times side by side (PacGAN input)."""
+    xs = numpy.linspace(*bounds, resolution)
+    grid = numpy.stack(numpy.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
+    return xs, numpy.tile(grid, (1, pack))
+
+
 def critic(path, xs, ys, values, real, fake, bounds, label, threshold=None):
     """The critic's output on a grid (``values[i, j]`` at ``(xs[j], ys[i])``) as filled
     contours, with the threshold level where T reads neither real nor fake (f'(1)).

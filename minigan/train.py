@@ -23,8 +23,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy
-
 from . import backend as B
 from . import checkpoint, data
 from .tensor import Tensor, no_grad
@@ -308,7 +306,7 @@ class Run:
             self.trainer.load_state_dict(state["trainer"])
             B.set_rng_state(state["rng"])
             self.history = list(state["history"])
-            self.snapshots = [(int(step), numpy.asarray(x)) for step, x in state["snapshots"]]
+            self.snapshots = [(int(step), x) for step, x in state["snapshots"]]
         except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as err:
             raise UsageError(f"{self.out / 'checkpoint.npz'} does not fit this run: "
                              f"{err}") from None
@@ -328,7 +326,7 @@ class Run:
         """G_θ on the fixed evaluation noise, in eval mode, as host data."""
         self.generator.eval()
         with no_grad():
-            x = self.generator(Tensor(self.eval_noise[:n])).numpy().astype(numpy.float64)
+            x = self.generator(Tensor(self.eval_noise[:n])).numpy().astype("float64")
         self.generator.train()
         return x
 
@@ -378,7 +376,7 @@ class Run:
         try:
             # a blow-up is caught below by the finiteness check, naming its step; NumPy's
             # overflow warnings on the way there would only bury that message
-            with open(metrics_path, "a") as log, numpy.errstate(all="ignore"):
+            with open(metrics_path, "a") as log, B.quiet_floating_point_errors():
                 for step in range(start, total):
                     factor = self.learning_rate_factor(step)
                     self.opt_d.lr, self.opt_g.lr = c["lr_d"] * factor, c["lr_g"] * factor
@@ -438,9 +436,7 @@ class Run:
 
         c, out = self.config, self.out
         samples = self.generate()
-        # 2D/1D points in float64; images in float32 (2500 of them are large enough)
-        numpy.save(out / "samples.npy", samples if samples.ndim == 2
-                   else samples.astype(numpy.float32))
+        data.save_samples(out / "samples.npy", samples)
         summary = {"dataset": c["dataset"], "divergence": c["divergence"],
                    "generator_loss": c["generator_loss"], "steps": self.trainer.step_count,
                    "seconds": round(seconds, 3), "backend": c["backend"],
@@ -476,9 +472,7 @@ class Run:
                      self.divergence.f_at_1)
         plots.grad_norms(out / "grad_norms.png", self.history)
         if ds.shape == (2,):
-            xs = numpy.linspace(*ds.bounds, 120)
-            grid = numpy.stack(numpy.meshgrid(xs, xs), axis=-1).reshape(-1, 2)
-            packed = numpy.tile(grid, (1, self.config["pack"]))  # the same point m times
+            xs, packed = plots.landscape_points(ds.bounds, 120, self.config["pack"])
             with no_grad():
                 self.critic.eval()
                 v = self.critic(Tensor(B.to_device(packed.astype(B.default_dtype))))

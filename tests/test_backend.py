@@ -89,3 +89,16 @@ def test_keep_freed_memory_in_a_fresh_process():
 
     if platform.libc_ver()[0] == "glibc":
         assert done.stdout.strip() == "True"
+
+
+def test_quiet_floating_point_errors_silences_overflow_and_restores():
+    import warnings
+
+    big = backend.to_device(np.array([1e30], np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with backend.quiet_floating_point_errors():
+            assert not np.isfinite(backend.to_numpy(big * big)).all()
+    if backend.xp is np:
+        with pytest.warns(RuntimeWarning):
+            big * big
