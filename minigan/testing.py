@@ -13,7 +13,6 @@ an op is not differentiable, e.g. 0 for relu/abs) so central differences stay va
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -42,7 +41,7 @@ def _away_from(value, kinks, margin):
     return value
 
 
-def arrays(shape, low=-3.0, high=3.0, kinks=(), margin=0.1, dtype=np.float64):
+def arrays(shape, low=-3.0, high=3.0, kinks=(), margin=0.1, dtype="float64"):
     """Arrays of ``shape`` with elements in [low, high], at least ``margin`` from every kink."""
     elements = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
     if kinks:
@@ -53,7 +52,7 @@ def arrays(shape, low=-3.0, high=3.0, kinks=(), margin=0.1, dtype=np.float64):
     return hnp.arrays(dtype, shape, elements=elements)
 
 
-def positive_arrays(shape, low=0.2, high=3.0, dtype=np.float64):
+def positive_arrays(shape, low=0.2, high=3.0, dtype="float64"):
     """Arrays with elements in [low, high] (for log, sqrt, division, powers)."""
     return arrays(shape, low, high, dtype=dtype)
 
