@@ -33,27 +33,8 @@ def numpy_peer(a, b, g):
     return elementwise, matmul
 
 
-def minigan_peer(a, b, g):
-    ta, tb = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
-
-    def elementwise():
-        ta.grad = tb.grad = None
-        (ta * tb).backward(g)
-
-    def matmul():
-        ta.grad = tb.grad = None
-        (ta @ tb).backward(g)
-
-    return elementwise, matmul
-
-
-def torch_peer(a, b, g):
-    import torch
-
-    ta = torch.tensor(a, requires_grad=True)
-    tb = torch.tensor(b, requires_grad=True)
-    tg = torch.tensor(g)
-
+def autograd_peer(ta, tb, tg):
+    """The same two cases for any engine with PyTorch's leaf/.grad/backward(grad) API."""
     def elementwise():
         ta.grad = tb.grad = None
         (ta * tb).backward(tg)
@@ -63,6 +44,17 @@ def torch_peer(a, b, g):
         (ta @ tb).backward(tg)
 
     return elementwise, matmul
+
+
+def minigan_peer(a, b, g):
+    return autograd_peer(mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True), g)
+
+
+def torch_peer(a, b, g):
+    import torch
+
+    return autograd_peer(torch.tensor(a, requires_grad=True),
+                         torch.tensor(b, requires_grad=True), torch.tensor(g))
 
 
 def main(argv=None):
