@@ -147,12 +147,6 @@ def is_array(obj) -> bool:
     return isinstance(obj, xp.ndarray)
 
 
-def asarray(obj, dtype=None):
-    """``obj`` (an array, list or scalar) as an array of the active backend, as
-    ``to_device``."""
-    return xp.asarray(obj, dtype=dtype)
-
-
 def to_numpy(array) -> numpy.ndarray:
     """Explicit device-to-host copy (a no-op view on the numpy backend)."""
     if isinstance(array, numpy.ndarray):

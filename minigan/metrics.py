@@ -88,7 +88,7 @@ def mode_coverage(samples, centres, std):
     sample is high quality, "n_samples"}. Computed in float64 on the active backend.
     """
     xp = B.xp
-    x, c = B.asarray(samples, dtype="float64"), B.asarray(centres, dtype="float64")
+    x, c = B.to_device(samples, dtype="float64"), B.to_device(centres, dtype="float64")
     if x.ndim != 2 or x.shape[1] != c.shape[1]:
         raise ValueError(f"samples of shape {x.shape} do not match centres of shape {c.shape}")
     squared = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
@@ -106,5 +106,5 @@ def mode_coverage(samples, centres, std):
 
 def gaussian_fit(samples):
     """(mean, standard deviation) of 1D samples, as floats: the fitted N(μ, σ²)."""
-    x = B.asarray(samples, dtype="float64").reshape(-1)
+    x = B.to_device(samples, dtype="float64").reshape(-1)
     return float(x.mean()), float(x.std())
