@@ -10,17 +10,18 @@ A deliberately wrong backward is caught by mg.gradcheck.
 import numpy as np
 
 import minigan as mg
-from minigan.tensor import _result
+from minigan.tensor import op
 
 
 def softsign(x):
     out = x.data / (1 + abs(x.data))
-    return _result(out, (x,), lambda g: (g / (1 + abs(x.data)) ** 2,))
+    return op(out, (x,), lambda g: (g / (1 + abs(x.data)) ** 2,), name="softsign")
 
 
 def softsign_wrong(x):
     out = x.data / (1 + abs(x.data))
-    return _result(out, (x,), lambda g: (g / (1 + abs(x.data)),))  # forgot the square
+    # forgot the square:
+    return op(out, (x,), lambda g: (g / (1 + abs(x.data)),), name="softsign_wrong")
 
 
 x = mg.tensor(np.linspace(-3, 3, 7) + 0.05, requires_grad=True)  # off the kink at 0

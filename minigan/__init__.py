@@ -3,17 +3,28 @@ as Variational Divergence Minimization."""
 
 from importlib import import_module
 
-from . import backend, functional
+from . import backend, functional, ops
 from .backend import get_backend, manual_seed, set_backend, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor, is_grad_enabled, no_grad, ones, randn, tensor, zeros
+from .tensor import (
+    GradientShapeError,
+    Tensor,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    op,
+    randn,
+    tensor,
+    zeros,
+)
 
 _LAZY = {"nn", "optim", "divergences", "gan", "models", "data", "metrics", "plots", "checkpoint",
          "train", "testing"}
 
-__all__ = ["Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "is_grad_enabled",
+__all__ = ["Tensor", "op", "GradientShapeError", "tensor", "zeros", "ones", "randn", "no_grad",
+           "is_grad_enabled",
            "set_backend", "get_backend", "set_default_dtype", "manual_seed", "gradcheck",
-           "GradcheckError", "backend", "functional", *sorted(_LAZY)]
+           "GradcheckError", "backend", "functional", "ops", *sorted(_LAZY)]
 __version__ = "0.1.0"
 
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from . import backend as B
 from .functional import _sigmoid, _softplus
-from .tensor import Tensor, _result, tensor
+from .tensor import Tensor, op, tensor
 
 LOG2 = math.log(2.0)
 # for x < −20, log log(1 + eˣ) = x − eˣ/2 and log(1 − e^−a) = log a − a/2 (a = eˣ) to
@@ -97,7 +97,7 @@ def wright_omega(x):
     """Wright's omega ω(x) = W(eˣ) as a graph node; ω'(x) = ω/(1 + ω)."""
     x = x if isinstance(x, Tensor) else tensor(x)
     out = _wright_omega(x.data)
-    return _result(out, (x,), lambda g: (g * out / (1 + out),))
+    return op(out, (x,), lambda g: (g * out / (1 + out),), name="wright_omega")
 
 
 def exponent_limit(dtype):
@@ -123,9 +123,9 @@ def _elementwise(x, value, slope, guard=None):
     x = x if isinstance(x, Tensor) else tensor(x)
     if guard is None:
         data = x.data
-        return _result(value(data), (x,), lambda g: (g * slope(data),))
+        return op(value(data), (x,), lambda g: (g * slope(data),), name="elementwise")
     s, ds = _compress(x.data, *guard)
-    return _result(value(s), (x,), lambda g: (g * slope(s) * ds,))
+    return op(value(s), (x,), lambda g: (g * slope(s) * ds,), name="elementwise")
 
 
 def _ones(x):

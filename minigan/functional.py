@@ -8,12 +8,13 @@ softplus(x) = max(x, 0) + log1p(exp(−|x|)), log σ(x) = −softplus(−x).
 from __future__ import annotations
 
 from . import backend as B
-from .tensor import Tensor, _axis_index, _result, sum_to
+from .ops import axis_index
+from .tensor import Tensor, op, sum_to
 
 
 def relu(x):
     """max(x, 0); d/dx = [x > 0]."""
-    return _result(B.xp.maximum(x.data, 0), (x,), lambda g: (g * (x.data > 0),))
+    return op(B.xp.maximum(x.data, 0), (x,), lambda g: (g * (x.data > 0),), name="relu")
 
 
 def leaky_relu(x, negative_slope=0.2):
@@ -26,8 +27,8 @@ def leaky_relu(x, negative_slope=0.2):
     xp, slope = B.xp, negative_slope
     if not 0 <= slope <= 1:
         positive = x.data > 0
-        return _result(xp.where(positive, x.data, x.data * slope), (x,),
-                       lambda g: (xp.where(positive, g, g * slope),))
+        return op(xp.where(positive, x.data, x.data * slope), (x,),
+                       lambda g: (xp.where(positive, g, g * slope),), name="leaky_relu")
     out = xp.multiply(x.data, slope, out=xp.empty_like(x.data))
     xp.maximum(x.data, out, out=out)
 
@@ -36,7 +37,7 @@ def leaky_relu(x, negative_slope=0.2):
         grad *= g
         return (grad,)
 
-    return _result(out, (x,), backward)
+    return op(out, (x,), backward, name="leaky_relu")
 
 
 def _sigmoid(v):
@@ -54,23 +55,23 @@ def _softplus(v):
 def sigmoid(x):
     """σ(x); dσ/dx = σ(1 − σ)."""
     out = _sigmoid(x.data)
-    return _result(out, (x,), lambda g: (g * out * (1 - out),))
+    return op(out, (x,), lambda g: (g * out * (1 - out),), name="sigmoid")
 
 
 def tanh(x):
     """tanh x; d/dx = 1 − tanh²x."""
     out = B.xp.tanh(x.data)
-    return _result(out, (x,), lambda g: (g * (1 - out * out),))
+    return op(out, (x,), lambda g: (g * (1 - out * out),), name="tanh")
 
 
 def softplus(x):
     """log(1 + eˣ) = max(x, 0) + log1p(e^−|x|); d/dx = σ(x)."""
-    return _result(_softplus(x.data), (x,), lambda g: (g * _sigmoid(x.data),))
+    return op(_softplus(x.data), (x,), lambda g: (g * _sigmoid(x.data),), name="softplus")
 
 
 def log_sigmoid(x):
     """log σ(x) = −softplus(−x); d/dx = σ(−x)."""
-    return _result(-_softplus(-x.data), (x,), lambda g: (g * _sigmoid(-x.data),))
+    return op(-_softplus(-x.data), (x,), lambda g: (g * _sigmoid(-x.data),), name="log_sigmoid")
 
 
 def linear(x, weight, bias=None):
@@ -95,7 +96,7 @@ def linear(x, weight, bias=None):
         return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return _result(out, parents, backward)
+    return op(out, parents, backward, name="linear")
 
 
 def concat(tensors, axis=0):
@@ -104,7 +105,7 @@ def concat(tensors, axis=0):
     if not tensors:
         raise ValueError("concat() needs at least one tensor")
     ndim = tensors[0].ndim
-    axis = _axis_index(axis, ndim)
+    axis = axis_index(axis, ndim)
     bounds = [0]
     for t in tensors:
         bounds.append(bounds[-1] + t.shape[axis])
@@ -118,7 +119,7 @@ def concat(tensors, axis=0):
             grads.append(g[tuple(index)])
         return tuple(grads)
 
-    return _result(out, tuple(tensors), backward)
+    return op(out, tuple(tensors), backward, name="concat")
 
 
 def stack(tensors, axis=0):
@@ -128,7 +129,7 @@ def stack(tensors, axis=0):
 
 
 def _insert_axis(shape, axis, ndim):
-    axis = _axis_index(axis, ndim)
+    axis = axis_index(axis, ndim)
     return shape[:axis] + (1,) + shape[axis:]
 
 
@@ -146,7 +147,7 @@ def where(condition, a, b):
         return (sum_to(xp.where(cond, g, zero), a.shape) if a.requires_grad else None,
                 sum_to(xp.where(cond, zero, g), b.shape) if b.requires_grad else None)
 
-    return _result(xp.where(cond, a.data, b.data), (a, b), backward)
+    return op(xp.where(cond, a.data, b.data), (a, b), backward, name="where")
 
 
 # --- convolution ----------------------------------------------------------------------
@@ -271,7 +272,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         return gx, gw, (g2.sum(axis=1) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return _result(out, parents, backward)
+    return op(out, parents, backward, name="conv2d")
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
@@ -311,4 +312,4 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         return gx, gw, (g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return _result(out, parents, backward)
+    return op(out, parents, backward, name="conv_transpose2d")

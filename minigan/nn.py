@@ -13,7 +13,7 @@ import math
 
 from . import backend as B
 from . import functional as F
-from .tensor import Tensor, _result, no_grad
+from .tensor import Tensor, no_grad, op
 
 
 class Parameter(Tensor):
@@ -297,7 +297,7 @@ def batch_norm(x, weight, bias, mean, inv_std):
         gb = _channel_sum(g) if bias.requires_grad else None
         return gx, gw, gb
 
-    return _result(out, (x, weight, bias), backward)
+    return op(out, (x, weight, bias), backward, name="batch_norm")
 
 
 def batch_norm_train(x, weight, bias, eps):
@@ -330,7 +330,7 @@ def batch_norm_train(x, weight, bias, eps):
             gx *= (weight.data * inv_std).reshape(shape)
         return (gx, gw if weight.requires_grad else None, gb if bias.requires_grad else None)
 
-    return _result(out, (x, weight, bias), backward), mean, var
+    return op(out, (x, weight, bias), backward, name="batch_norm_train"), mean, var
 
 
 class _BatchNorm(Module):

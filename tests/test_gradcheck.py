@@ -5,15 +5,15 @@ import pytest
 from hypothesis import find, given, settings
 
 import minigan as mg
-from minigan.tensor import _result
+from minigan.tensor import op
 from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes, tensors
 
 
 def square_with_backward(backward_factor):
     """x² with a backward of ``backward_factor``·x·g (2 is right)."""
-    def op(x):
-        return _result(x.data ** 2, (x,), lambda g: (backward_factor * x.data * g,))
-    return op
+    def square(x):
+        return op(x.data ** 2, (x,), lambda g: (backward_factor * x.data * g,), name="square")
+    return square
 
 
 @given(x=tensors(low=0.5, high=2.0))
@@ -31,7 +31,8 @@ def test_wrong_backward_is_caught_and_named(float64, factor):
 def test_wrong_broadcast_gradient_is_caught(float64):
     """A mul whose backward forgets to sum over the broadcast axis of b."""
     def bad_mul(a, b):
-        return _result(a.data * b.data, (a, b), lambda g: (g * b.data, (g * a.data)[:1]))
+        return op(a.data * b.data, (a, b), lambda g: (g * b.data, (g * a.data)[:1]),
+                  name="bad_mul")
 
     a = mg.tensor(np.arange(1.0, 7.0).reshape(3, 2), requires_grad=True)
     b = mg.tensor(np.array([[0.5, 1.5]]), requires_grad=True)
@@ -41,7 +42,7 @@ def test_wrong_broadcast_gradient_is_caught(float64):
 
 def test_wrong_gradient_shape_is_caught(float64):
     def bad_sum(x):
-        return _result(x.data.sum(), (x,), lambda g: (g * mg.backend.xp.ones(3),))
+        return op(x.data.sum(), (x,), lambda g: (g * mg.backend.xp.ones(3),), name="bad_sum")
 
     with pytest.raises(mg.GradcheckError, match="shape"):
         mg.gradcheck(bad_sum, [mg.tensor(np.ones((3, 1)), requires_grad=True)])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from minigan.backend import to_numpy as host
-from minigan.tensor import GradientShapeError, _result
+from minigan.tensor import GradientShapeError, op
 from minigan.testing import arrays, broadcast_pairs, positive_arrays, shapes
 
 
@@ -127,7 +127,7 @@ def recording_identity(x, seen):
     def backward(g):
         seen.append(g.dtype)
         return (g,)
-    return _result(x.data, (x,), backward)
+    return op(x.data, (x,), backward, name="recording_identity")
 
 
 def test_gradients_keep_their_tensors_dtype_in_mixed_graphs():
@@ -147,10 +147,10 @@ def test_a_backward_returning_the_wrong_shape_is_an_error_not_a_broadcast():
     """A (3,)-gradient for a (2, 3) input would broadcast into both rows of the leaf's
     .grad, and a (1, 3) one into the sum with another path's gradient."""
     def sum_rows_badly(x):
-        return _result(x.data.sum(axis=0), (x,), lambda g: (g,))
+        return op(x.data.sum(axis=0), (x,), lambda g: (g,), name="sum_rows_badly")
 
     x = mg.tensor(np.ones((2, 3)), requires_grad=True)
-    with pytest.raises(GradientShapeError, match=r"sum_rows_badly.*\(3,\).*\(2, 3\)"):
+    with pytest.raises(GradientShapeError, match=r"the backward of sum_rows_badly .*\(3,\).*\(2, 3\)"):
         sum_rows_badly(x).sum().backward()
     x.grad = mg.backend.xp.zeros((2, 3), dtype=np.float32)
     with pytest.raises(GradientShapeError):
@@ -463,7 +463,7 @@ def test_every_op_leaves_no_reference_cycle(name):
 
 def test_the_cycle_check_bites():
     def exp_keeping_its_output(x):
-        out = _result(mg.backend.xp.exp(x.data), (x,), lambda g: (g * out.data,))
+        out = op(mg.backend.xp.exp(x.data), (x,), lambda g: (g * out.data,), name="exp")
         return out
 
     gc.disable()
