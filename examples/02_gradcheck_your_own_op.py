@@ -1,8 +1,9 @@
 """Write a new differentiable op and let the checker judge its backward.
 
-An op returns its output and a closure mapping the output gradient g to its inputs'
-gradients. Here: the softsign s(x) = x / (1 + |x|), with s'(x) = 1 / (1 + |x|)².
-A deliberately wrong backward is caught by mg.gradcheck.
+An op computes its output array and records it with mg.op(output, inputs, backward,
+name=...), where backward maps the output gradient g to its inputs' gradients. Here: the
+softsign s(x) = x / (1 + |x|), with s'(x) = 1 / (1 + |x|)². A deliberately wrong backward
+is caught by mg.gradcheck.
 
     python examples/02_gradcheck_your_own_op.py
 """
@@ -10,18 +11,17 @@ A deliberately wrong backward is caught by mg.gradcheck.
 import numpy as np
 
 import minigan as mg
-from minigan.tensor import op
 
 
 def softsign(x):
     out = x.data / (1 + abs(x.data))
-    return op(out, (x,), lambda g: (g / (1 + abs(x.data)) ** 2,), name="softsign")
+    return mg.op(out, (x,), lambda g: (g / (1 + abs(x.data)) ** 2,), name="softsign")
 
 
 def softsign_wrong(x):
     out = x.data / (1 + abs(x.data))
     # forgot the square:
-    return op(out, (x,), lambda g: (g / (1 + abs(x.data)),), name="softsign_wrong")
+    return mg.op(out, (x,), lambda g: (g / (1 + abs(x.data)),), name="softsign_wrong")
 
 
 x = mg.tensor(np.linspace(-3, 3, 7) + 0.05, requires_grad=True)  # off the kink at 0
