@@ -16,6 +16,7 @@ import numpy as np
 import minigan as mg
 import minigan.functional as F
 from minigan import nn
+from minigan.gan import held_fixed
 
 mg.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -36,14 +37,19 @@ for step in range(3000):
         x = sample_real(B1)
         with mg.no_grad():                               # θ fixed: no graph through G
             x_hat = G(mg.randn(B2, 4))
-        J = F.log_sigmoid(V(x)).mean() + F.log_sigmoid(-V(x_hat)).mean()  # log(1−σ(v)) = logσ(−v)
+        v_real, v_fake = V(x), V(x_hat)
+        J = F.log_sigmoid(v_real).mean() + F.log_sigmoid(-v_fake).mean()  # log(1−σ(v)) = logσ(−v)
+        if step == 0:  # the same J as the library's VDM objective with the GAN divergence
+            J_library = mg.gan.vdm_objective(v_real, v_fake, "gan")
+            print(f"J by hand {J.item():+.6f} = mg.gan.vdm_objective {J_library.item():+.6f}")
         opt_w.zero_grad()
         J.backward()
         opt_w.step()                                     # w ← w + α1 ∇_w J
     z = mg.randn(B2, 4)                                  # train the generator
-    loss_G = -F.log_sigmoid(V(G(z))).mean()              # −E log D(G(z))
+    with held_fixed(V):                                  # w fixed: backward stops at V's input
+        loss_G = -F.log_sigmoid(V(G(z))).mean()          # −E log D(G(z))
     opt_theta.zero_grad()
-    loss_G.backward()                                    # V's grads are unused (V.zero_grad next)
+    loss_G.backward()
     opt_theta.step()                                     # θ ← θ − α2 ∇_θ L_G
     if step % 1000 == 0 or step == 2999:
         print(f"step {step:4d}  J {J.item():+.3f}  L_G {loss_G.item():.3f}")
