@@ -6,6 +6,7 @@ from importlib import import_module
 from . import backend, functional, ops
 from .backend import get_backend, manual_seed, set_backend, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
+from .graph import graph
 from .tensor import (
     GradientShapeError,
     Tensor,
@@ -24,7 +25,7 @@ _LAZY = {"nn", "optim", "divergences", "gan", "models", "data", "metrics", "plot
 __all__ = ["Tensor", "op", "GradientShapeError", "tensor", "zeros", "ones", "randn", "no_grad",
            "is_grad_enabled",
            "set_backend", "get_backend", "set_default_dtype", "manual_seed", "gradcheck",
-           "GradcheckError", "backend", "functional", "ops", *sorted(_LAZY)]
+           "GradcheckError", "graph", "backend", "functional", "ops", *sorted(_LAZY)]
 __version__ = "0.1.0"
 
 

@@ -86,6 +86,7 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
     is_leaf = property(lambda self: self._backward is None and not self._freed)
+    parents = property(lambda self: self._parents, doc="the inputs of the op that made it")
 
     def __len__(self):
         return len(self.data)

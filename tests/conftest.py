@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import minigan as mg
-from minigan import backend
+from minigan import backend, tuning
 
 BACKEND = os.environ.get("MINIGAN_TEST_BACKEND", "numpy")
 
@@ -21,7 +21,7 @@ SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large,
 
 # small matrices: one BLAS thread per test process (pytest -n auto runs one per core), or the
 # spin-waiting threads of concurrent workers slow every product by up to ~50x
-backend.set_blas_threads(1)
+tuning.set_blas_threads(1)
 
 settings.register_profile(
     "default", max_examples=25, deadline=None,
