@@ -22,9 +22,9 @@ def interleaved_medians(cases, repeats, number, warmup=1):
 
 def blas_threads():
     """NumPy's OpenBLAS thread count in this process (None for another BLAS)."""
-    from minigan import backend
+    from minigan import tuning
 
-    return backend.get_blas_threads()
+    return tuning.get_blas_threads()
 
 
 def publish(lines, out=None):

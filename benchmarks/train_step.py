@@ -25,8 +25,8 @@ itself sets NumPy's OpenBLAS to one thread); and one thread with glibc keeping f
 (MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ at 1 GiB) instead of handing it back to
 the kernel, after which every fresh array from the returned memory page-faults again.
 
-``python -m minigan.train`` now sets both itself (``backend.set_blas_threads(1)`` and
-``backend.keep_freed_memory()``), so the "1 thread, freed memory kept by malloc" row's "alone"
+``python -m minigan.train`` now sets both itself (``tuning.set_blas_threads(1)`` and
+``tuning.keep_freed_memory()``), so the "1 thread, freed memory kept by malloc" row's "alone"
 column is the training command's own configuration.
 
 A second subprocess per model and setting times minigan alone, without importing torch, as
@@ -86,7 +86,7 @@ def real_sampler(model):
 
 
 def minigan_step(model):
-    """VDMTrainer.step of the model, built as train.Run.build builds it."""
+    """VDMTrainer.step of the model, built as train.Run.build_players builds it."""
     import minigan as mg
     from minigan import backend as B
     from minigan import divergences, gan, models, optim

@@ -20,7 +20,7 @@ from .tensor import (
 )
 
 _LAZY = {"nn", "optim", "divergences", "gan", "models", "data", "metrics", "plots", "checkpoint",
-         "train", "testing"}
+         "train", "testing", "tuning"}
 
 __all__ = ["Tensor", "op", "GradientShapeError", "tensor", "zeros", "ones", "randn", "no_grad",
            "is_grad_enabled",

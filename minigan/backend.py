@@ -4,7 +4,8 @@ between host and device, the default dtype, and the one seeded random generator.
 Every other compute module reaches arrays only through ``backend.xp`` (looked up at call
 time, so ``set_backend`` takes effect everywhere). Random numbers are always drawn on the
 host from one NumPy ``Generator`` and moved explicitly, so a seed gives the same numbers on
-both backends and the generator's state can be checkpointed without pickle.
+both backends and the generator's state can be checkpointed without pickle. Process tuning
+(BLAS threads, malloc thresholds) is ``tuning.py``'s, not the backend's.
 """
 
 from __future__ import annotations
@@ -71,65 +72,6 @@ def set_default_dtype(dtype) -> None:
     if dtype not in (numpy.float32, numpy.float64):
         raise ValueError(f"default dtype must be float32 or float64, not {dtype}")
     default_dtype = dtype
-
-
-def _openblas_call(suffixes, *args):
-    """Call the first ``openblas_<suffix>`` found in an OpenBLAS this process has loaded
-    (NumPy's wheels name their symbols with a scipy_ prefix and a 64_ suffix); None where
-    there is none (another BLAS, or not Linux)."""
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in suffixes:
-            if hasattr(library, symbol):
-                return getattr(library, symbol)(*args)
-    return None
-
-
-def set_blas_threads(count: int) -> bool:
-    """Set the thread count of the OpenBLAS that NumPy loaded, in this process; False where
-    none is found. minigan's matrices are small (batch × 128): extra BLAS threads buy little
-    there, and on a busy machine their spin-waiting made each product up to ~50x slower in
-    our measurements."""
-    names = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-             "openblas_set_num_threads")
-    return _openblas_call(names, int(count)) is not None
-
-
-def get_blas_threads():
-    """The thread count of the OpenBLAS that NumPy loaded, or None where none is found."""
-    return _openblas_call(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                           "openblas_get_num_threads"))
-
-
-def keep_freed_memory(limit: int = 1 << 30) -> bool:
-    """Keep freed memory in glibc's heap instead of returning it to the kernel, so the
-    arrays a training step allocates afresh every step do not page-fault again (measured:
-    2.24 -> 1.65 ms per ring step, 211 -> 167 ms per DCGAN step, same peak memory).
-    Process-wide, so only for programs that own their process, like the training command;
-    False where glibc's mallopt is not available. Both thresholds must be set: raising only
-    the trim threshold switches off glibc's adaptive mmap threshold and is slower."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_trim_threshold, limit)) and bool(mallopt(m_mmap_threshold, limit))
-
-
-def get_default_dtype():
-    return default_dtype
 
 
 def quiet_floating_point_errors():

@@ -32,14 +32,14 @@ class CheckpointError(ValueError):
     """The file is missing, truncated, foreign, of another version, or does not fit."""
 
 
-def _is_array(obj) -> bool:
-    return isinstance(obj, numpy.ndarray) or isinstance(obj, numpy.generic) or (
-        hasattr(obj, "__cuda_array_interface__") and hasattr(obj, "get"))
+def _array_leaf(obj) -> bool:
+    """An array the checkpoint stores: a host NumPy array or scalar, or a backend array."""
+    return isinstance(obj, (numpy.ndarray, numpy.generic)) or B.is_array(obj)
 
 
 def _encode(obj, arrays: dict):
     """The JSON-able skeleton of ``obj``; its arrays are moved into ``arrays``."""
-    if _is_array(obj):
+    if _array_leaf(obj):
         host = numpy.asarray(B.to_numpy(obj) if not isinstance(obj, numpy.generic) else obj)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"cannot checkpoint an array of dtype {host.dtype}")
@@ -54,7 +54,7 @@ def _encode(obj, arrays: dict):
         return {"tuple": [_encode(v, arrays) for v in obj]}
     if isinstance(obj, list):
         return [_encode(v, arrays) for v in obj]
-    if hasattr(obj, "data") and _is_array(obj.data):  # a Tensor
+    if hasattr(obj, "data") and B.is_array(obj.data):  # a Tensor
         return _encode(obj.data, arrays)
     raise TypeError(f"cannot checkpoint a {type(obj).__name__}")
 
@@ -144,7 +144,7 @@ def load(path):
 def check_like(loaded, expected, where="state") -> None:
     """Raise CheckpointError unless ``loaded`` has the structure of ``expected``: the same
     keys and, for every array, the same shape and dtype."""
-    if _is_array(expected):
+    if _array_leaf(expected):
         if not isinstance(loaded, numpy.ndarray):
             raise CheckpointError(f"{where}: expected an array, found {type(loaded).__name__}")
         shape, dtype = tuple(expected.shape), numpy.dtype(expected.dtype)
@@ -163,5 +163,5 @@ def check_like(loaded, expected, where="state") -> None:
             raise CheckpointError(f"{where}: expected {len(expected)} entries")
         for i, (a, b) in enumerate(zip(loaded, expected)):
             check_like(a, b, f"{where}/{i}")
-    elif hasattr(expected, "data") and _is_array(expected.data):
+    elif hasattr(expected, "data") and B.is_array(expected.data):
         check_like(loaded, expected.data, where)

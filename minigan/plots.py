@@ -24,7 +24,9 @@ REAL_STYLE = dict(s=3, c="0.6", alpha=0.5, linewidths=0, label="real")
 FAKE_STYLE = dict(s=3, c="tab:red", alpha=0.6, linewidths=0, label="generated")
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Lay ``fig`` out, write it to ``path`` as a PNG and close it (every figure here ends
+    so)."""
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -67,7 +69,7 @@ def samples(path, real, snapshots, bounds, density=None):
         _panel(ax, real, fake, bounds, f"step {step}", density)
     if real.ndim == 2:  # images carry no legend
         axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def landscape_points(bounds, resolution=120, pack=1):
@@ -103,7 +105,7 @@ def critic(path, xs, ys, values, real, fake, bounds, label, threshold=None):
     ax.set_title(f"critic {label}", fontsize=9)
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08),
               ncol=len(handles), fontsize=7, frameon=False, markerscale=4)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _column(history, key):
@@ -133,7 +135,7 @@ def losses(path, history, output_label="D", value_at_equality=None):
     right.set_title("mean critic output", fontsize=9)
     right.set_xlabel("generator step")
     right.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def grad_norms(path, history):
@@ -145,4 +147,4 @@ def grad_norms(path, history):
     ax.set_title("gradient norms of the two players", fontsize=9)
     ax.set_xlabel("generator step")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)

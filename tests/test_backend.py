@@ -64,33 +64,6 @@ def test_to_device_and_to_numpy_move_between_host_and_backend():
         assert device is host and back is host
 
 
-def test_blas_threads_can_be_limited():
-    import sys
-
-    result = backend.set_blas_threads(1)
-    assert isinstance(result, bool)
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
-    except Exception:  # older numpy: nothing to compare with
-        return
-    if sys.platform.startswith("linux") and "openblas" in blas.lower():
-        assert result
-
-
-def test_keep_freed_memory_in_a_fresh_process():
-    import subprocess
-    import sys
-
-    code = "import minigan.backend as B; print(B.keep_freed_memory())"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    import platform
-
-    if platform.libc_ver()[0] == "glibc":
-        assert done.stdout.strip() == "True"
-
-
 def test_quiet_floating_point_errors_silences_overflow_and_restores():
     import warnings
 

@@ -15,13 +15,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def figures(monkeypatch):
     """The figures the plotting functions save, kept open for inspection."""
     saved = []
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def keep(fig, path):
         real_save(fig, path)
         saved.append(fig)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     return saved
 
 
@@ -42,7 +42,7 @@ def test_critic_figure_is_labelled_and_its_title_clears_the_colour_bar(tmp_path,
     assert (tmp_path / "critic.png").read_bytes()[:8] == PNG
     fig = figures[0]
     ax, colour_bar = fig.axes
-    renderer = FigureCanvasAgg(fig).get_renderer()  # the layout _save gave it
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the layout save_figure gave it
     title, bar = ax.title.get_window_extent(renderer), colour_bar.get_window_extent(renderer)
     assert title.x1 <= bar.x0 and title.x0 >= 0  # the whole title is visible
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
