@@ -1,20 +1,19 @@
-"""SGD and Adam with PyTorch's update formulas, done in place on one flat buffer.
-
-At construction an optimizer copies its parameters into one flat array and rebinds each
-``param.data`` to a view of it, and gives each ``param.grad`` a view of one flat gradient
-array (the engine adds gradients into an existing ``.grad`` in place). A step is then a
-handful of array calls over all parameters at once.
+"""SGD and Adam with PyTorch's update formulas.
 
 Signs: with ``maximize=False`` a step descends, θ ← θ − α₂ ∇_θ J (the generator's step);
 with ``maximize=True`` it ascends, w ← w + α₁ ∇_w J (the discriminator's step on the VDM
 objective). Internally the gradient is negated when maximizing, as PyTorch does.
 
+An optimizer rebinds each ``param.data`` and ``param.grad`` to a view of one flat buffer
+and updates it in place (why: benchmarks/results/speed-notes.md); build it after converting
+a model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
+copied back into the flat buffers at the next step; ``Module.load_state_dict`` writes in
+place and needs no copy.
+
 A parameter whose ``.grad`` is None (set so by someone, as PyTorch's ``zero_grad`` does) or
 that does not require grad is skipped by ``step``, as in PyTorch; ``zero_grad()`` here fills
 the gradients with zeros instead (PyTorch's ``set_to_none=False``), so a parameter that no
 gradient reached since then takes a step with gradient 0 (Adam's moments still decay).
-A parameter whose ``.data`` or ``.grad`` was rebound to a new array is copied back into the
-flat buffers at the next step; ``Module.load_state_dict`` writes in place and needs no copy.
 """
 
 from __future__ import annotations

@@ -9,18 +9,19 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
+from minigan import conv as C
 from minigan.backend import to_numpy as host
 
 # --- direct references: one output (or input) pixel at a time, no im2col ----------------
 
 
-def _pair(v):
+def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def reference_conv2d(x, w, b, stride, padding):
     """y[n, o, i, j] = Σ_{c, di, dj} x_pad[n, c, i·sh + di, j·sw + dj] w[o, c, di, dj] + b[o]."""
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
     n, _, h, width = x.shape
     o, _, kh, kw = w.shape
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -36,7 +37,7 @@ def reference_conv2d(x, w, b, stride, padding):
 def reference_conv_transpose2d(x, w, b, stride, padding, output_padding):
     """Each input pixel x[n, :, i, j] scatters x·w into the window at (i·sh, j·sw) of the
     uncropped output; the output is that canvas cropped by the padding."""
-    (sh, sw), (ph, pw), (oh, ow) = _pair(stride), _pair(padding), _pair(output_padding)
+    (sh, sw), (ph, pw), (oh, ow) = pair(stride), pair(padding), pair(output_padding)
     n, _, h, width = x.shape
     _, c_out, kh, kw = w.shape
     canvas = np.zeros((n, c_out, (h - 1) * sh + kh + oh, (width - 1) * sw + kw + ow))
@@ -52,7 +53,7 @@ def reference_conv_transpose2d(x, w, b, stride, padding, output_padding):
 # --- strategies -------------------------------------------------------------------------
 
 
-def int_or_pair(low, high):
+def int_orpair(low, high):
     return st.one_of(st.integers(low, high), st.tuples(st.integers(low, high),
                                                        st.integers(low, high)))
 
@@ -60,8 +61,8 @@ def int_or_pair(low, high):
 @st.composite
 def conv_cases(draw, transposed=False):
     """Random small convolution settings and float64 host arrays x, w, b (b may be None)."""
-    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    stride, padding = draw(int_orpair(1, 3)), draw(int_orpair(0, 2))
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     n, c_in, c_out = (draw(st.integers(1, 3)) for _ in range(3))
     case = {"stride": stride, "padding": padding}
@@ -205,6 +206,31 @@ def test_one_node_with_fused_bias_and_no_unneeded_gradients(transposed):
         assert not op(x, w if transposed else w.transpose(1, 0, 2, 3), b).requires_grad
 
 
+@given(data=st.data())
+def test_col2im_is_the_adjoint_of_im2col(float64, data):
+    """<im2col(x), c> = <x, col2im(c)> for every geometry: what makes each conv's forward
+    the other's input gradient."""
+    x, w, _, case = data.draw(conv_cases())
+    kernel, stride, padding = w.shape[2:], pair(case["stride"]), pair(case["padding"])
+    out = tuple((side + 2 * p - k) // s + 1
+                for side, p, k, s in zip(x.shape[2:], padding, kernel, stride))
+    xd = mg.backend.to_device(x)
+    cols = C.im2col(xd, kernel, stride, padding, out)
+    assert cols.shape == (x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out[0] * out[1])
+    c = mg.backend.to_device(np.random.default_rng(x.size).standard_normal(cols.shape))
+    back = C.col2im(c, x.shape, kernel, stride, padding)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(float((cols * c).sum()), float((xd * back).sum()), rtol=1e-10)
+
+
+def test_functional_re_exports_the_convolutions_and_nodes_carry_their_names():
+    assert F.conv2d is C.conv2d and F.conv_transpose2d is C.conv_transpose2d
+    x = mg.tensor(np.ones((1, 2, 4, 4)), requires_grad=True)
+    assert F.conv2d(x, mg.tensor(np.ones((3, 2, 2, 2)))).op_name == "conv2d"
+    assert F.conv_transpose2d(x, mg.tensor(np.ones((2, 3, 2, 2)))).op_name == "conv_transpose2d"
+    assert C.as_pair(3, "stride", 1) == (3, 3) and C.as_pair([1, 2], "padding", 0) == (1, 2)
+
+
 # --- errors -----------------------------------------------------------------------------
 
 SHAPE_ERRORS = [
@@ -265,15 +291,15 @@ def test_gradcheck_catches_a_wrong_conv2d_input_gradient(float64, monkeypatch):
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
     fn = lambda x_, w_: F.conv2d(x_, w_, stride=2, padding=1)  # noqa: E731
     assert mg.gradcheck(fn, [x, w])
-    col2im = F._col2im
+    col2im = C.col2im
 
     def col2im_missing_a_tap(cols, shape, kernel, *args):
         cols = cols.reshape(shape[1], kernel[0] * kernel[1], -1).copy()
         cols[:, 0] = 0  # forget what kernel offset (0, 0) contributes
         return col2im(cols, shape, kernel, *args)
 
-    # conv2d's forward never calls _col2im, so only its input gradient is wrong
-    monkeypatch.setattr(F, "_col2im", col2im_missing_a_tap)
+    # conv2d's forward never calls col2im, so only its input gradient is wrong
+    monkeypatch.setattr(C, "col2im", col2im_missing_a_tap)
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(fn, [x, w])
     assert mg.gradcheck(lambda w_: fn(x, w_), [w])
@@ -285,15 +311,15 @@ def test_gradcheck_catches_a_wrong_conv_transpose2d_backward(float64, monkeypatc
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
     fn = lambda x_, w_: F.conv_transpose2d(x_, w_, stride=2, padding=1)  # noqa: E731
     assert mg.gradcheck(fn, [x, w])
-    im2col = F._im2col
+    im2col = C.im2col
 
     def im2col_missing_a_tap(array, kernel, *args):
         cols = im2col(array, kernel, *args)
         cols.reshape(-1, kernel[0] * kernel[1], cols.shape[-1])[:, 0] = 0
         return cols
 
-    # conv_transpose2d's forward never calls _im2col: both of its gradients are wrong
-    monkeypatch.setattr(F, "_im2col", im2col_missing_a_tap)
+    # conv_transpose2d's forward never calls im2col: both of its gradients are wrong
+    monkeypatch.setattr(C, "im2col", im2col_missing_a_tap)
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(fn, [x, w])
     with pytest.raises(mg.GradcheckError, match="input 0"):

@@ -1,12 +1,13 @@
-"""Activations and linear: values, stability at |x| = 1e4, and finite-difference gradients;
-float32 backwards and freed graphs for every op of the module."""
+"""Activations, linear and the batch-norm ops: values, stability at |x| = 1e4, and
+finite-difference gradients; float32 backwards, op names and freed graphs for every op of
+the module (the convolutions' own tests are in test_conv.py)."""
 
 import gc
 import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigan as mg
@@ -64,7 +65,16 @@ FUNCTIONAL_OPS = {
     "conv2d": lambda: F.conv2d(f32(2, 3, 5, 5), f32(4, 3, 3, 3), f32(4), stride=2, padding=1),
     "conv_transpose2d": lambda: F.conv_transpose2d(f32(2, 3, 3, 3), f32(3, 4, 4, 4), f32(4),
                                                    stride=2, padding=1),
+    "batch_norm": lambda: F.batch_norm(f32(4, 3, 2, 2), f32(3), f32(3), f32(3).data,
+                                       abs(f32(3).data) + 0.5),
+    "batch_norm_train": lambda: F.batch_norm_train(f32(4, 3), f32(3), f32(3), 1e-5)[0],
 }
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL_OPS))
+def test_every_node_is_named_after_its_op(name):
+    expected = {"leaky_relu_1.5": "leaky_relu", "linear_1d": "linear"}.get(name, name)
+    assert FUNCTIONAL_OPS[name]().op_name == expected
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONAL_OPS))
@@ -147,3 +157,40 @@ def test_linear_matches_torch():
     F.linear(mx, mw, mb).backward(g)
     for ours, theirs in ((mx, tx), (mw, tw), (mb, tb)):
         np.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=1e-12)
+
+
+@st.composite
+def batch_norm_inputs(draw):
+    """x of shape (N, C) or (N, C, H, W) with a spread in every channel, and w, b of (C,)."""
+    n, c = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    shape = (n, c) + draw(st.sampled_from([(), (2, 1), (2, 3)]))
+    # a per-sample offset keeps each channel's variance away from 0, where 1/√(σ² + ε)
+    # curves too fast for finite differences
+    offset = np.linspace(-2, 2, n).reshape((n,) + (1,) * (len(shape) - 1))
+    x = draw(arrays(shape)) + offset
+    assume(np.all(x.var(axis=(0,) + tuple(range(2, len(shape)))) > 0.1))
+    w, b = draw(arrays((c,))), draw(arrays((c,)))
+    return [mg.tensor(a, requires_grad=True) for a in (x, w, b)]
+
+
+@given(inputs=batch_norm_inputs())
+def test_batch_norm_ops_match_the_formula_and_finite_differences(float64, inputs):
+    x, w, b = (t.numpy() for t in inputs)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y, batch_mean, batch_var = F.batch_norm_train(*inputs, 1e-5)
+    expected = ((x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-5)
+                * w.reshape(shape) + b.reshape(shape))
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(host(batch_mean), mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(host(batch_var), var, rtol=1e-10)
+    assert mg.gradcheck(lambda *t: F.batch_norm_train(*t, 1e-5)[0], inputs)
+    # eval form: the statistics are constants
+    constant_mean, constant_inv_std = mean + 0.3, 1 / np.sqrt(var + 0.5)
+    running_mean = mg.backend.to_device(constant_mean)
+    inv_std = mg.backend.to_device(constant_inv_std)
+    np.testing.assert_allclose(F.batch_norm(*inputs, running_mean, inv_std).numpy(),
+                               (x - constant_mean.reshape(shape)) * constant_inv_std.reshape(shape)
+                               * w.reshape(shape) + b.reshape(shape), rtol=1e-10, atol=1e-12)
+    assert mg.gradcheck(lambda *t: F.batch_norm(*t, running_mean, inv_std), inputs)

@@ -10,32 +10,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigan as mg
+import minigan.functional as F
 from minigan import nn
-from minigan.backend import to_device
 from minigan.backend import to_numpy as host
-from minigan.testing import arrays
-
-
-def set_data(param, array):
-    """Write a host array into a parameter or buffer in place."""
-    target = param.data if isinstance(param, mg.Tensor) else param
-    target[...] = to_device(np.asarray(array), dtype=target.dtype)
-
-
-def randomize(module, rng):
-    """Random affine parameters and running statistics, so no test sees w = 1, b = 0."""
-    for p in module.parameters():
-        set_data(p, rng.uniform(-1.5, 1.5, p.shape))
-    for m in module.modules():
-        if isinstance(m, nn._BatchNorm):
-            set_data(m.running_mean, rng.uniform(-1, 1, m.num_features))
-            set_data(m.running_var, rng.uniform(0.3, 2, m.num_features))
-
-
-def check_layer(layer, x):
-    """gradcheck of a layer w.r.t. its input and all its parameters (float64)."""
-    return mg.gradcheck(lambda inp, *params: layer(inp), [x, *layer.parameters()])
-
+from minigan.testing import arrays, check_module_gradients, default_dtype, randomize_parameters
 
 # --- Linear and activations -------------------------------------------------------------
 
@@ -51,7 +29,7 @@ def test_linear_values_and_gradients(float64, data, bias, training):
     expected = x @ w.T + (host(layer.bias.data) if bias else 0.0)
     xt = mg.tensor(x, requires_grad=True)
     np.testing.assert_allclose(layer(xt).numpy(), expected, rtol=1e-12, atol=1e-12)
-    assert check_layer(layer, xt)
+    assert check_module_gradients(layer, xt)
 
 
 ACTIVATIONS = [
@@ -73,7 +51,7 @@ def test_activation_modules(float64, index, data, training):
     xt = mg.tensor(x, requires_grad=True)
     np.testing.assert_allclose(layer(xt).numpy(), reference(x), rtol=1e-12)
     assert list(layer.parameters()) == []
-    assert check_layer(layer, xt)
+    assert check_module_gradients(layer, xt)
 
 
 # --- BatchNorm --------------------------------------------------------------------------
@@ -110,7 +88,7 @@ def batch_norm_cases(draw):
 def test_batch_norm_values_and_gradients(float64, case, training):
     cls, x = case
     layer = cls(x.shape[1]).train(training)
-    randomize(layer, np.random.default_rng(x.size))
+    randomize_parameters(layer, seed=x.size)
     w, b = host(layer.weight.data), host(layer.bias.data)
     if training:
         mean, var = x.mean(axis=channel_axes(x)), x.var(axis=channel_axes(x))
@@ -122,14 +100,15 @@ def test_batch_norm_values_and_gradients(float64, case, training):
                                rtol=1e-10, atol=1e-12)
     # fused: the whole normalisation is one graph node over (x, weight, bias)
     assert y._parents == (xt, layer.weight, layer.bias)
-    assert check_layer(layer, xt)
+    assert y.op_name == ("batch_norm_train" if training else "batch_norm")
+    assert check_module_gradients(layer, xt)
 
 
 def test_batch_norm_backward_is_the_closed_form(float64):
     rng = np.random.default_rng(3)
     x, g = rng.standard_normal((6, 3, 2, 2)), rng.standard_normal((6, 3, 2, 2))
     layer = nn.BatchNorm2d(3)
-    randomize(layer, rng)
+    randomize_parameters(layer, rng)
     w = host(layer.weight.data).reshape(1, 3, 1, 1)
     xt = mg.tensor(x, requires_grad=True)
     layer(xt).backward(g)
@@ -145,7 +124,7 @@ def test_batch_norm_backward_is_the_closed_form(float64):
 
 def test_a_wrong_batch_norm_backward_is_caught(float64, monkeypatch):
     """The gradient check above bites: forgetting the −Σg/M term of dL/dx is detected."""
-    real = nn.batch_norm_train
+    real = F.batch_norm_train
 
     def without_mean_term(x, weight, bias, eps):
         out, mean, var = real(x, weight, bias, eps)
@@ -158,10 +137,30 @@ def test_a_wrong_batch_norm_backward_is_caught(float64, monkeypatch):
         out._backward = backward
         return out, mean, var
 
-    monkeypatch.setattr(nn, "batch_norm_train", without_mean_term)
+    monkeypatch.setattr(F, "batch_norm_train", without_mean_term)
     x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
-    with pytest.raises(mg.GradcheckError):
-        check_layer(nn.BatchNorm1d(3), x)
+    # the error names the layer and which input is which
+    with pytest.raises(mg.GradcheckError, match=r"BatchNorm1d: input 0 .*input 0: module "
+                                                r"input 0; input 1: weight; input 2: bias"):
+        check_module_gradients(nn.BatchNorm1d(3), x)
+
+
+def test_randomize_parameters_writes_in_place_from_its_own_seed():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    arrays = [p.data for p in model.parameters()] + [model[1].running_mean,
+                                                     model[1].running_var]
+    mg.manual_seed(1)
+    expected_global_draw = mg.randn(3).numpy()
+    mg.manual_seed(1)
+    assert randomize_parameters(model, seed=5) is model
+    np.testing.assert_array_equal(mg.randn(3).numpy(), expected_global_draw)  # seed untouched
+    assert all(p.data is a for p, a in zip(model.parameters(), arrays))  # in place
+    values = [host(a).copy() for a in arrays]
+    assert all(np.abs(v).max() <= 1.5 and v.std() > 0 for v in values[:4])
+    assert np.all(np.abs(values[4]) <= 1) and np.all((values[5] >= 0.3) & (values[5] <= 2))
+    randomize_parameters(model, seed=5)
+    for before, after in zip(values, arrays):
+        np.testing.assert_array_equal(before, host(after))
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
@@ -184,7 +183,7 @@ def test_running_statistics_follow_pytorchs_formula(momentum):
 def test_eval_uses_running_statistics_and_leaves_them_alone():
     rng = np.random.default_rng(6)
     layer = nn.BatchNorm1d(2)
-    randomize(layer, rng)
+    randomize_parameters(layer, rng)
     before = host(layer.running_mean).copy(), host(layer.running_var).copy()
     layer.eval()
     x = rng.standard_normal((5, 2)).astype(np.float32)
@@ -230,7 +229,7 @@ def test_mlp_with_batch_norm_gradients(float64, data, training):
     n_in, hidden = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
     model = nn.Sequential(nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(),
                           nn.Linear(hidden, 2), nn.Tanh()).train(training)
-    randomize(model, np.random.default_rng(hidden))
+    randomize_parameters(model, seed=hidden)
     x = data.draw(arrays((data.draw(st.integers(2, 5)), n_in)))
     x = x + np.linspace(-2, 2, len(x))[:, None]
     assume(np.all(x.var(axis=0) > 0.1))
@@ -238,7 +237,7 @@ def test_mlp_with_batch_norm_gradients(float64, data, training):
     with mg.no_grad():
         pre_activation = model[1](model[0](mg.tensor(x))).numpy()
     assume(np.abs(pre_activation).min() > 1e-3)
-    assert check_layer(model, mg.tensor(x, requires_grad=True))
+    assert check_module_gradients(model, mg.tensor(x, requires_grad=True))
 
 
 # --- initialisation ---------------------------------------------------------------------
@@ -295,15 +294,17 @@ def test_initialisation_agrees_with_torch():
             assert_uniform(theirs_p, 1 / math.sqrt(fan_in))
 
 
-def test_initialisation_is_seeded_and_follows_the_default_dtype(float64):
-    mg.manual_seed(7)
-    a = nn.Linear(4, 3)
-    mg.manual_seed(7)
-    b = nn.Linear(4, 3)
-    c = nn.Linear(4, 3)
+def test_initialisation_is_seeded_and_follows_the_default_dtype():
+    with default_dtype("float64"):
+        mg.manual_seed(7)
+        a = nn.Linear(4, 3)
+        mg.manual_seed(7)
+        b = nn.Linear(4, 3)
+        c = nn.Linear(4, 3)
+        assert nn.BatchNorm1d(2).running_var.dtype == np.float64
     np.testing.assert_array_equal(host(a.weight.data), host(b.weight.data))
     assert not np.array_equal(host(a.weight.data), host(c.weight.data))
-    assert a.weight.dtype == np.float64 and nn.BatchNorm1d(2).running_var.dtype == np.float64
+    assert a.weight.dtype == np.float64 and nn.Linear(4, 3).weight.dtype == np.float32
 
 
 def test_dcgan_initialisation():
@@ -465,7 +466,7 @@ def test_mlp_matches_torch(training):
     torch = pytest.importorskip("torch")
     ours = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.LeakyReLU(0.2), nn.Linear(8, 4),
                          nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid()).double()
-    randomize(ours, np.random.default_rng(2))
+    randomize_parameters(ours, seed=2)
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8),
                                  torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 4),
                                  torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Linear(4, 1),
@@ -495,7 +496,7 @@ def test_mlp_matches_torch(training):
 def test_batch_norm_2d_matches_torch_in_float32(training):
     torch = pytest.importorskip("torch")
     ours, theirs = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
-    randomize(ours, np.random.default_rng(4))
+    randomize_parameters(ours, seed=4)
     copy_to_torch(ours, theirs, torch)
     ours.train(training), theirs.train(training)
     rng = np.random.default_rng(5)
@@ -563,7 +564,7 @@ def test_conv_layers_shapes_and_gradients(float64, case):
     y = layer(xt)
     assert y.shape == (x.shape[0], layer.out_channels, conv_output_side(layer, x.shape[2], 0),
                        conv_output_side(layer, x.shape[3], 1))
-    assert check_layer(layer, xt)
+    assert check_module_gradients(layer, xt)
 
 
 @pytest.mark.parametrize("transposed", [False, True])
