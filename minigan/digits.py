@@ -173,10 +173,16 @@ def load_weights(model, path=None):
 
 def classifier(path=None):
     """The trained DigitClassifier on the active backend, in eval mode (built once per
-    backend and dtype, then cached)."""
+    backend and dtype, then cached). Building it leaves the global random state as it
+    was, so scoring in the middle of a seeded run does not change the run."""
     key = ("classifier", B.get_backend(), B.default_dtype.name, path)
     if key not in _cache:
-        _cache[key] = load_weights(DigitClassifier(), path)
+        state = B.rng_state()
+        try:
+            model = DigitClassifier()  # its initialisation draws from the global generator
+        finally:
+            B.set_rng_state(state)
+        _cache[key] = load_weights(model, path)
     return _cache[key]
 
 

@@ -75,6 +75,16 @@ def test_the_shipped_classifier_reaches_97_5_percent_on_the_held_out_images(held
     assert accuracy >= 0.975, f"held-out accuracy {accuracy:.4f}"
 
 
+def test_building_the_classifier_leaves_the_global_random_state_alone(tmp_path):
+    copy = tmp_path / digits.CLASSIFIER_FILE
+    shutil.copyfile(digits.asset_path(digits.CLASSIFIER_FILE), copy)
+    mg.manual_seed(5)
+    expected = mg.randn(4).numpy()
+    mg.manual_seed(5)
+    digits.classifier(path=copy)  # a new path: built afresh, not taken from the cache
+    np.testing.assert_array_equal(mg.randn(4).numpy(), expected)
+
+
 def test_uint8_and_float_images_give_the_same_answer(held_out):
     images = held_out[0][:50]
     scaled = (images.astype(np.float32) / np.float32(127.5) - 1)[:, None]
