@@ -131,8 +131,9 @@ class VDMTrainer:
 
     # one step ---------------------------------------------------------------------------
     def step(self, statistics=True):
-        """One generator update and its K critic updates; returns the step's numbers (host
-        floats): J, the losses and the running divergence estimate, and with
+        """One generator update and its K critic updates (``critic_step`` K times, then
+        ``generator_step``; both players at once when ``simultaneous``). Returns the step's
+        numbers (host floats): J, the losses and the running divergence estimate, and with
         ``statistics`` also the mean critic outputs on real and generated samples and both
         players' gradient norms (left out on steps nobody logs: they cost host syncs)."""
         if self.simultaneous:
@@ -153,8 +154,11 @@ class VDMTrainer:
         stats["divergence_estimate"] = self.running_objective
         return stats
 
-    def _critic_update(self):
-        """w ← w + α1 ∇_w J(θ, w) on B1 real and B2 generated samples, θ held fixed."""
+    def critic_step(self):
+        """One critic update, the lecture's ``w ← w + α1 ∇_w J(θ, w)`` (ascent on equation 6),
+        on B1 real samples x_i ~ p_x and B2 generated ones x̂_j = G_θ(z_j), θ held fixed (G
+        runs under no_grad). Returns J (before the update) and the critic's logits on the
+        real and generated samples."""
         x = self.sample_real(self.B1)                         # x_1..x_B1 ~ p_x
         with no_grad():                                        # θ fixed: no graph through G
             x_hat = self.generator(self.sample_noise(self.B2))  # x̂_j = G_θ(z_j)
@@ -164,8 +168,11 @@ class VDMTrainer:
         self.opt_d.step()                                      # ascent (maximize=True)
         return J, v_real, v_fake
 
-    def _generator_update(self):
-        """θ ← θ − α2 ∇_θ L_G(θ, w) on B2 fresh noise samples, w held fixed."""
+    def generator_step(self):
+        """One generator update, the lecture's ``θ ← θ − α2 ∇_θ L_G(θ, w)`` (descent), on B2
+        fresh noise samples z_j ~ N(0, I), w held fixed (the critic's parameters take no
+        gradient, and keep the ones of the last critic step). L_G is the saturating or the
+        non-saturating loss (``generator_loss``). Returns L_G (before the update)."""
         z = self.sample_noise(self.B2)                         # z_1..z_B2 ~ N(0, I)
         self.opt_g.zero_grad()
         with held_fixed(self.critic):
@@ -176,8 +183,8 @@ class VDMTrainer:
 
     def _alternating_step(self):
         for _ in range(self.K):
-            J, v_real, v_fake = self._critic_update()
-        return J, self._generator_update(), v_real, v_fake
+            J, v_real, v_fake = self.critic_step()
+        return J, self.generator_step(), v_real, v_fake
 
     def _simultaneous_step(self):
         """f-GAN Algorithm 1: ∇_w J and ∇_θ L_G both at the current (θ, w), then

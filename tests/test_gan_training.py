@@ -66,7 +66,7 @@ def mean_fake_logit(trainer, noise):
 def test_the_critic_step_ascends_J_with_the_generator_fixed(div):
     trainer, real, noise = make(div, sgd_lr=1e-3)
     before_J, before_G = J_now(trainer, real, noise), snapshot(trainer.generator)
-    trainer._critic_update()
+    trainer.critic_step()
     assert J_now(trainer, real, noise) > before_J
     after_G = snapshot(trainer.generator)
     assert all(np.array_equal(before_G[k], after_G[k]) for k in before_G)
@@ -82,7 +82,7 @@ def test_the_generator_step_raises_the_critics_score_of_the_fakes(div, saturatin
     before_V, before_w = mean_fake_logit(trainer, noise), snapshot(trainer.critic)
     grads_before = [B.to_numpy(p.grad).copy() if p.grad is not None else None
                     for p in trainer.critic.parameters()]
-    trainer._generator_update()
+    trainer.generator_step()
     assert mean_fake_logit(trainer, noise) > before_V
     after_w = snapshot(trainer.critic)
     assert all(np.array_equal(before_w[k], after_w[k]) for k in before_w)
@@ -134,11 +134,11 @@ def test_alternation_steps_the_generator_against_the_updated_critic():
     w0 = [host(p) for p in trainer.critic.parameters()]
     theta0 = [host(p) for p in trainer.generator.parameters()]
     grad_w, grad_theta_at_w0 = _gradients(trainer, real, noise)
-    trainer._critic_update()  # w1 = w0 + α ∇_w J(θ0, w0)
+    trainer.critic_step()  # w1 = w0 + α ∇_w J(θ0, w0)
     for p, start, g in zip(trainer.critic.parameters(), w0, grad_w):
         np.testing.assert_allclose(host(p), start + lr * g, rtol=1e-5, atol=1e-6)
     _, grad_theta_at_w1 = _gradients(trainer, real, noise)
-    trainer._generator_update()  # θ1 = θ0 − α ∇_θ L_G(θ0, w1)
+    trainer.generator_step()  # θ1 = θ0 − α ∇_θ L_G(θ0, w1)
     for p, start, g in zip(trainer.generator.parameters(), theta0, grad_theta_at_w1):
         np.testing.assert_allclose(host(p), start - lr * g, rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a, b) for a, b in zip(grad_theta_at_w0, grad_theta_at_w1))
