@@ -97,3 +97,19 @@ def test_arrays_keep_away_from_close_kinks_and_inside_the_bounds(a):
 @given(a=shapes().flatmap(positive_arrays))
 def test_positive_arrays_are_positive(a):
     assert (a > 0).all()
+
+
+def test_the_testing_modules_docstring_example_is_a_complete_test():
+    """minigan.testing's docstring shows a user's whole test; it must run and pass."""
+    import textwrap
+
+    import minigan.testing
+
+    doc = minigan.testing.__doc__
+    code = textwrap.dedent(doc[doc.index("::") + 2:doc.index("Arrays are host")])
+    namespace = {}
+    exec(compile(code, "minigan/testing.py docstring", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert tests
+    for test in tests:
+        test()
