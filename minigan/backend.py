@@ -31,8 +31,13 @@ class BackendError(RuntimeError):
 
 
 def _first_line(err) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    """The error as one line: its type and the line that says what failed (CuPy's import
+    errors are a framed paragraph ending in "Original error:" and the cause)."""
+    lines = [line.strip() for line in str(err).splitlines()
+             if any(c.isalnum() for c in line)]
+    if "Original error:" in lines[:-1]:
+        return lines[lines.index("Original error:") + 1]
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def _load_cupy():
