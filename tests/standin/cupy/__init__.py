@@ -270,7 +270,7 @@ cuda = _module("cuda", "CUDA: one stand-in device.", runtime=runtime, curand=cur
                Device=Device, is_available=lambda: _device_count() > 0,
                get_device_id=lambda: 0)
 
-from . import random  # noqa: E402  (after ndarray and the namespace it builds on)
+from . import random as random  # noqa: E402  (after ndarray and the namespace it needs)
 
 linalg = _module("linalg", "numpy.linalg on device arrays.", **{
     name: _on_device(getattr(numpy.linalg, name), name)
