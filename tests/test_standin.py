@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from minigan import backend
+
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "standin"
 TESTS = ROOT / "tests"
@@ -73,8 +75,9 @@ def train(out, *args, **env):
 
 
 def test_the_training_command_runs_with_backend_cupy_on_the_standin(tmp_path):
-    """300 steps of the default ring GAN: few enough that no sample is high quality yet,
-    which is what crashed mode_coverage on CuPy 13 (an empty bincount)."""
+    """300 steps of the default ring GAN with its figures, then resumed; and 2 steps, after
+    which no sample is high quality: what crashed mode_coverage on CuPy 13 (an empty
+    bincount)."""
     result = train(tmp_path / "run", "--steps", "300")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -82,14 +85,46 @@ def test_the_training_command_runs_with_backend_cupy_on_the_standin(tmp_path):
     assert 0 <= summary["modes"] <= 8 and (tmp_path / "run" / "samples.png").exists()
     again = train(tmp_path / "run", "--steps", "310", "--resume", "--no-plots")
     assert again.returncode == 0, again.stderr
+    early = train(tmp_path / "early", "--steps", "2", "--no-plots")
+    assert early.returncode == 0, early.stderr
+    summary = json.loads((tmp_path / "early" / "summary.json").read_text())
+    assert summary["high_quality"] == 0 and summary["modes"] == 0
 
 
 @pytest.mark.parametrize("failure,names", [
     ("import", "cannot be imported"), ("nogpu", "no usable CUDA GPU"),
-    ("nvrtc", "libnvrtc"), ("cublas", "libcublas"), ("curand", "libcurand")])
+    ("nvrtc", "libnvrtc"), ("cublas", "libcublas"), ("curand", "libcurand"),
+    ("wrong", "wrong results")])
 def test_a_gpu_set_up_without_a_cuda_library_fails_with_one_line(tmp_path, failure, names):
     result = train(tmp_path / "run", "--steps", "2", MINIGAN_STANDIN_FAIL=failure)
     assert result.returncode == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and names in lines[0], result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def gpu_check(*args):
+    return subprocess.run([sys.executable, "scripts/gpu_check.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+
+
+def test_the_gpu_check_runs_end_to_end_against_the_standin(tmp_path):
+    out = tmp_path / "gpu_check.md"
+    done = gpu_check("--standin", "--steps", "20", "--workers", "0", "--out", str(out),
+                     "tests/test_backend.py")
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "GPU check on the CPU stand-in for CuPy (no GPU)" in text
+    assert " passed, 0 failed" in text and "CuPy 13.6.0" in text
+    assert "| cupy | 0 |" in text and "| numpy | 0 |" in text
+
+
+@pytest.mark.skipif(backend.cupy_available(),
+                    reason="a GPU is present: the check would run for real")
+def test_the_gpu_check_without_a_gpu_says_so_in_one_line(tmp_path):
+    out = tmp_path / "gpu_check.md"
+    done = gpu_check("--no-install", "--out", str(out))
+    assert done.returncode == 2 and not out.exists()
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_check: no usable GPU: "), done.stderr

@@ -10,7 +10,7 @@ CuPy before 14.2). So a host/device slip in minigan fails on every machine, GPU 
 
 ``MINIGAN_STANDIN_FAIL`` makes it fail as a broken CUDA set-up does: ``import`` (CuPy does
 not import), ``nogpu`` (no device), ``nvrtc`` (no kernel compiles), ``cublas`` (no matmul),
-``curand`` (no random generator).
+``curand`` (no random generator), ``wrong`` (a matmul that computes garbage).
 """
 
 import builtins

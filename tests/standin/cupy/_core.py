@@ -24,7 +24,7 @@ NOT_OPERAND = object()
 
 def check_failure(library):
     """Raise what CuPy raises when a CUDA library is missing, where the test asks for it
-    (MINIGAN_STANDIN_FAIL=nvrtc|cublas|curand)."""
+    (MINIGAN_STANDIN_FAIL=nvrtc|cublas|curand; "wrong" makes ``@`` compute garbage)."""
     if os.environ.get("MINIGAN_STANDIN_FAIL") != library:
         return
     if library == "nvrtc":
@@ -113,7 +113,10 @@ def _binary(function, reflected=False, library="nvrtc"):
         if o is NOT_OPERAND:
             return NotImplemented
         with quiet():
-            return wrap(function(o, self._a) if reflected else function(self._a, o))
+            result = function(o, self._a) if reflected else function(self._a, o)
+        if library == "cublas" and os.environ.get("MINIGAN_STANDIN_FAIL") == "wrong":
+            result = result + 1  # a matmul that runs but computes garbage
+        return wrap(result)
     return method
 
 
