@@ -710,3 +710,23 @@ def test_batch_norm_without_affine_gradients(float64, case, training):
 def test_leaky_relu_layer_defaults_to_torchs_slope():
     torch = pytest.importorskip("torch")
     assert nn.LeakyReLU().negative_slope == torch.nn.LeakyReLU().negative_slope == 0.01
+
+
+@st.composite
+def flatten_cases(draw):
+    shape = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple))
+    start = draw(st.integers(-len(shape), len(shape) - 1))
+    end = draw(st.integers(start % len(shape), len(shape) - 1))
+    return shape, start, end
+
+
+@given(case=flatten_cases(), data=st.data())
+def test_flatten_then_unflatten_is_the_identity_and_both_check(float64, case, data):
+    shape, start, end = case
+    x = mg.tensor(data.draw(arrays(shape)), requires_grad=True)
+    flat = nn.Flatten(start, end)
+    assert check_module_gradients(flat, x)
+    s = start % len(shape)
+    back = nn.Unflatten(s, shape[s:end + 1])
+    np.testing.assert_array_equal(back(flat(x)).numpy(), x.numpy())
+    assert check_module_gradients(nn.Sequential(flat, back), x)

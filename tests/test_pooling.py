@@ -117,3 +117,11 @@ def test_pools_keep_float32_and_padding_never_wins_a_max():
     assert x.grad.dtype == np.float32 and host(x.grad).sum() == 9
     z = F.avg_pool2d(x, 3, stride=1, padding=1)  # zeros counted: PyTorch's default
     np.testing.assert_allclose(z.numpy()[0, 0, 0, 0], -5 * 4 / 9, rtol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [nn.MaxPool2d, nn.AvgPool2d])
+@given(case=pool_cases())
+def test_pool_layers_gradients(float64, layer, case):
+    x, kernel, stride, padding = case
+    assert check_module_gradients(layer(kernel, stride, padding),
+                                  mg.tensor(x, requires_grad=True))
