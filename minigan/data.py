@@ -1,9 +1,12 @@
 """Datasets: the 2D mode-collapse benchmarks (ring, grid), a 1D Gaussian mixture, and MNIST
 from a local file.
 
-Samples are drawn on the host from the one seeded generator (``backend.generator()``) and
-moved to the device explicitly by ``Dataset.batch``, so a seed gives the same data on
-both backends. Definitions follow fgan-reference.md ("Mode-collapse benchmarks").
+``sample(n)`` draws on the host from the one seeded host generator
+(``backend.generator()``): reference samples, figures. ``Dataset.batch`` draws a training
+batch where the arrays live, from the backend's generators (``backend.integers``,
+``backend.randn``: on the device under cupy, nothing copied per step), with the same
+sequence of draws, so on the numpy backend a batch is exactly ``sample``'s. Definitions
+follow fgan-reference.md ("Mode-collapse benchmarks").
 """
 
 from __future__ import annotations
@@ -148,6 +151,39 @@ def load_mnist(path=None) -> numpy.ndarray:
 # --- one interface for the trainer ------------------------------------------------------
 
 
+class DeviceCopy:
+    """A host array's copy on the active backend, made once per backend."""
+
+    def __init__(self, host):
+        self.host, self.copies = host, {}
+
+    def __call__(self):
+        key = B.get_backend()
+        if key not in self.copies:
+            self.copies[key] = B.to_device(self.host)
+        return self.copies[key]
+
+
+def modes_draw(centres, std):
+    """``sample_modes`` on the active backend: n -> a backend float64 array."""
+    on_device = DeviceCopy(centres)
+
+    def draw(n):
+        picks = B.integers(0, len(centres), (n,))
+        return on_device()[picks] + std * B.randn(n, centres.shape[1], dtype=numpy.float64)
+
+    return draw
+
+
+def mixture1d_draw(n):
+    """``mixture1d`` on the active backend, as a backend float64 array."""
+    (w0, m0, s0), (_, m1, s1) = MIXTURE1D
+    first = B.random((n,)) < w0
+    noise = B.randn(n, dtype=numpy.float64)
+    return B.xp.where(first, m0 + s0 * noise, m1 + s1 * noise)[:, None]
+
+
+
 @dataclass
 class Dataset:
     """A named data distribution p_x: ``sample(n)`` on the host, ``batch(n)`` on the device.
@@ -165,26 +201,36 @@ class Dataset:
     std: float | None = None
     bounds: tuple = field(default=(-1.0, 1.0))
     scale: float = 1.0
+    draw: callable = None  # n -> a backend array drawn on the device; None: sample + copy
 
     def batch(self, n: int) -> Tensor:
-        """x_1..x_n ~ p_x as a device tensor of the default dtype (no gradient)."""
-        host = numpy.ascontiguousarray(self.sample(n), dtype=B.default_dtype)
-        return Tensor(B.to_device(host))
+        """x_1..x_n ~ p_x as a device tensor of the default dtype (no gradient), drawn on
+        the device (``draw``), or on the host and copied where the dataset has no ``draw``."""
+        if self.draw is None:
+            host = numpy.ascontiguousarray(self.sample(n), dtype=B.default_dtype)
+            return Tensor(B.to_device(host))
+        return Tensor(self.draw(n).astype(B.default_dtype, copy=False))
 
 
 def get(name: str, data_path=None) -> Dataset:
     """The dataset called ``name`` (one of NAMES); mnist reads ``data_path``."""
     if name == "ring":
-        return Dataset("ring", (2,), ring, ring_centres(), 0.01, (-1.5, 1.5))
+        return Dataset("ring", (2,), ring, ring_centres(), 0.01, (-1.5, 1.5),
+                       draw=modes_draw(ring_centres(), 0.01))
     if name == "grid":
-        return Dataset("grid", (2,), grid, grid_centres(), 0.05, (-5.5, 5.5), 4.0)
+        return Dataset("grid", (2,), grid, grid_centres(), 0.05, (-5.5, 5.5), 4.0,
+                       draw=modes_draw(grid_centres(), 0.05))
     if name == "mixture1d":
-        return Dataset("mixture1d", (1,), mixture1d, bounds=(-4.0, 6.0))
+        return Dataset("mixture1d", (1,), mixture1d, bounds=(-4.0, 6.0), draw=mixture1d_draw)
     if name == "mnist":
         images = load_mnist(data_path)
+        on_device = DeviceCopy(images)
 
         def sample(n, rng=None):
             return images[_rng(rng).integers(0, len(images), n)]
 
-        return Dataset("mnist", images.shape[1:], sample, bounds=(-1.0, 1.0))
+        def draw(n):
+            return on_device()[B.integers(0, len(images), (n,))]
+
+        return Dataset("mnist", images.shape[1:], sample, bounds=(-1.0, 1.0), draw=draw)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")

@@ -1,5 +1,6 @@
-"""Differentiable ops beyond arithmetic: activations, linear, concatenation, batch
-normalisation, and the convolutions of ``conv`` (re-exported: ``F.conv2d``).
+"""Differentiable ops beyond arithmetic: activations, linear, concatenation, dropout, batch
+normalisation, and the convolutions of ``conv`` and pooling of ``pooling`` (re-exported:
+``F.conv2d``, ``F.max_pool2d``).
 
 Each op is one graph node with its backward beside its forward. The stable forms
 (on ``numerics``' arrays) keep every value finite for |x| up to 1e4 in float32:
@@ -12,11 +13,12 @@ from . import backend as B
 from . import numerics
 from .conv import conv2d, conv_transpose2d
 from .ops import axis_index
+from .pooling import avg_pool2d, max_pool2d
 from .tensor import Tensor, op, sum_to
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "linear",
-           "concat", "stack", "where", "batch_norm", "batch_norm_train", "conv2d",
-           "conv_transpose2d"]
+           "concat", "stack", "where", "dropout", "batch_norm", "batch_norm_train", "conv2d",
+           "conv_transpose2d", "max_pool2d", "avg_pool2d"]
 
 
 def relu(x):
@@ -24,8 +26,9 @@ def relu(x):
     return op(B.xp.maximum(x.data, 0), (x,), lambda g: (g * (x.data > 0),), name="relu")
 
 
-def leaky_relu(x, negative_slope=0.2):
-    """x for x > 0, negative_slope · x otherwise; d/dx = [x > 0] + slope · [x <= 0].
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope · x otherwise; d/dx = [x > 0] + slope · [x <= 0]. The
+    default slope is PyTorch's 0.01 (DCGAN's critics pass 0.2).
 
     For slopes in [0, 1]: max(x, slope·x), d/dx = max([x > 0], slope) (why not ``where``:
     benchmarks/results/speed-notes.md).
@@ -58,9 +61,18 @@ def tanh(x):
     return op(out, (x,), lambda g: (g * (1 - out * out),), name="tanh")
 
 
-def softplus(x):
-    """log(1 + eˣ) = max(x, 0) + log1p(e^−|x|); d/dx = σ(x)."""
-    return op(numerics.softplus(x.data), (x,), lambda g: (g * numerics.sigmoid(x.data),),
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + e^(βx))/β, as PyTorch: x itself where βx > ``threshold``; d/dx = σ(βx), and 1
+    beyond the threshold. Stable form: softplus(v) = max(v, 0) + log1p(e^−|v|), v = βx."""
+    xp = B.xp
+    v = x.data if beta == 1 else x.data * beta
+    out = numerics.softplus(v)
+    if beta != 1:
+        out /= beta
+    linear = v > threshold
+    out = xp.where(linear, x.data, out)
+
+    return op(out, (x,), lambda g: (xp.where(linear, g, g * numerics.sigmoid(v)),),
               name="softplus")
 
 
@@ -94,22 +106,33 @@ def linear(x, weight, bias=None):
 
 
 def concat(tensors, axis=0):
-    """Join tensors along an existing axis; the gradient is split back by slicing."""
+    """Join tensors along an existing axis; the gradient is split back by slicing. As
+    PyTorch's ``cat``, an empty 1-D tensor (shape (0,)) joins tensors of any rank: it is
+    skipped (and its gradient is empty)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concat() needs at least one tensor")
-    ndim = tensors[0].ndim
+    skip = [t.shape == (0,) for t in tensors] if any(t.ndim != 1 for t in tensors) else []
+    joined = [t for i, t in enumerate(tensors) if not (skip and skip[i])]
+    ndim = joined[0].ndim
     axis = axis_index(axis, ndim)
     bounds = [0]
-    for t in tensors:
+    for t in joined:
+        if t.ndim != ndim:
+            raise ValueError(f"concat() needs tensors of one rank (or empty 1-D ones): got "
+                             f"{ndim} and {t.ndim} dimensions")
         bounds.append(bounds[-1] + t.shape[axis])
-    out = B.xp.concatenate([t.data for t in tensors], axis=axis)
+    out = B.xp.concatenate([t.data for t in joined], axis=axis)
 
     def backward(g):
         index = [slice(None)] * ndim
+        parts = iter(zip(bounds[:-1], bounds[1:]))
         grads = []
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            index[axis] = slice(start, stop)
+        for i in range(len(tensors)):
+            if skip and skip[i]:
+                grads.append(B.xp.zeros((0,), dtype=g.dtype))
+                continue
+            index[axis] = slice(*next(parts))
             grads.append(g[tuple(index)])
         return tuple(grads)
 
@@ -144,6 +167,19 @@ def where(condition, a, b):
     return op(xp.where(cond, a.data, b.data), (a, b), backward, name="where")
 
 
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout, as PyTorch: each element is zeroed with probability p and the rest
+    scaled by 1/(1 − p), with the mask drawn from the backend's seeded generator (on the
+    device under cupy); the identity when not ``training``. d/dx = mask/(1 − p)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return x
+    scale = (B.random(x.shape) >= p).astype(x.dtype)
+    scale *= 0.0 if p == 1 else 1 / (1 - p)
+    return op(x.data * scale, (x,), lambda g: (g * scale,), name="dropout")
+
+
 # --- batch normalisation ----------------------------------------------------------------
 
 
@@ -153,30 +189,40 @@ def _channel_sum(a):
     return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=0).sum(axis=1)
 
 
+def _affine_parents(x, weight, bias):
+    """The inputs of a batch-norm node: x, then the affine weight and bias where given."""
+    return (x,) + tuple(p for p in (weight, bias) if p is not None)
+
+
 def batch_norm(x, weight, bias, mean, inv_std):
     """y = w · (x − μ) · s + b per channel (axis 1), s = 1/√(σ² + ε), for constant μ and s
-    (eval mode: the running statistics); one graph node.
+    (eval mode: the running statistics); one graph node. ``weight`` and ``bias`` may be None
+    (``affine=False``: w = 1, b = 0).
     dL/dx = g w s, dL/dw = Σ g (x − μ) s, dL/db = Σ g."""
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    scale = (weight.data * inv_std).reshape(shape)
+    scale = (inv_std if weight is None else weight.data * inv_std).reshape(shape)
     centred = x.data - mean.reshape(shape)
     out = centred * scale
-    out += bias.data.reshape(shape)
+    if bias is not None:
+        out += bias.data.reshape(shape)
 
     def backward(g):
-        gx = g * scale if x.requires_grad else None
-        gw = _channel_sum(g * centred) * inv_std if weight.requires_grad else None
-        gb = _channel_sum(g) if bias.requires_grad else None
-        return gx, gw, gb
+        grads = [g * scale if x.requires_grad else None]
+        if weight is not None:
+            grads.append(_channel_sum(g * centred) * inv_std if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(_channel_sum(g) if bias.requires_grad else None)
+        return tuple(grads)
 
-    return op(out, (x, weight, bias), backward, name="batch_norm")
+    return op(out, _affine_parents(x, weight, bias), backward, name="batch_norm")
 
 
 def batch_norm_train(x, weight, bias, eps):
     """Batch normalisation with the batch's own statistics, one graph node.
 
     Forward over the M = N·H·W values of each channel: μ = mean x, σ² = mean (x − μ)²
-    (biased), x̂ = (x − μ)/√(σ² + ε), y = w x̂ + b. Closed-form backward, with g = dL/dy:
+    (biased), x̂ = (x − μ)/√(σ² + ε), y = w x̂ + b (w = 1, b = 0 where ``weight``, ``bias``
+    are None). Closed-form backward, with g = dL/dy:
     dL/db = Σg, dL/dw = Σg x̂, dL/dx = (w/√(σ² + ε)) (g − Σg/M − x̂ Σg x̂/M).
     Returns (y, μ, σ²) with μ, σ² as arrays for the running statistics.
     """
@@ -188,8 +234,12 @@ def batch_norm_train(x, weight, bias, eps):
     var = _channel_sum(xp.square(normalised)) / count
     inv_std = 1 / xp.sqrt(var + eps)
     normalised *= inv_std.reshape(shape)
-    out = normalised * weight.data.reshape(shape)
-    out += bias.data.reshape(shape)
+    if weight is None:  # without an affine map y = x̂, kept for backward as exp keeps eˣ
+        out = normalised if bias is None else normalised + bias.data.reshape(shape)
+    else:
+        out = normalised * weight.data.reshape(shape)
+        if bias is not None:
+            out += bias.data.reshape(shape)
 
     def backward(g):
         gb = _channel_sum(g)
@@ -199,7 +249,12 @@ def batch_norm_train(x, weight, bias, eps):
             gx = normalised * (gw / count).reshape(shape)
             gx += (gb / count).reshape(shape)
             xp.subtract(g, gx, out=gx)
-            gx *= (weight.data * inv_std).reshape(shape)
-        return (gx, gw if weight.requires_grad else None, gb if bias.requires_grad else None)
+            gx *= (inv_std if weight is None else weight.data * inv_std).reshape(shape)
+        grads = [gx]
+        if weight is not None:
+            grads.append(gw if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(gb if bias.requires_grad else None)
+        return tuple(grads)
 
-    return op(out, (x, weight, bias), backward, name="batch_norm_train"), mean, var
+    return op(out, _affine_parents(x, weight, bias), backward, name="batch_norm_train"), mean, var

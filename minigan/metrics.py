@@ -94,7 +94,10 @@ def mode_coverage(samples, centres, std):
     squared = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
     nearest = squared.argmin(axis=1)
     good = xp.sqrt(squared.min(axis=1)) <= 3 * std
-    counts = xp.bincount(nearest[good], minlength=len(c))
+    hits = nearest[good]
+    # CuPy before 14.2 refuses bincount of an empty array (its max has no identity)
+    counts = (xp.bincount(hits, minlength=len(c)) if hits.size
+              else xp.zeros(len(c), dtype=xp.int64))
     total = int(counts.sum())
     kl = None
     if total:

@@ -15,20 +15,6 @@ from . import nn
 from .nn import Parameter
 
 
-class Reshape(nn.Module):
-    """Reshape to (batch, *shape)."""
-
-    def __init__(self, *shape):
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], *self.shape)
-
-    def extra_repr(self):
-        return ", ".join(map(str, self.shape))
-
-
 class Scale(nn.Module):
     """Multiply by a constant: puts data of extent s in and out of the networks' O(1)
     range."""
@@ -84,8 +70,8 @@ def generator(dataset_shape, noise_dim, hidden=128, layers=2, kind="mlp", scale=
     if height % 4 or width % 4:
         raise ValueError(f"the DCGAN generator needs sides divisible by 4, got {dataset_shape}")
     return nn.Sequential(
-        nn.Linear(noise_dim, 128 * (height // 4) * (width // 4)), Reshape(128, height // 4,
-                                                                          width // 4),
+        nn.Linear(noise_dim, 128 * (height // 4) * (width // 4)),
+        nn.Unflatten(1, (128, height // 4, width // 4)),
         nn.BatchNorm2d(128), nn.ReLU(),
         nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1), nn.Tanh(),
@@ -105,5 +91,5 @@ def critic(dataset_shape, hidden=128, layers=2, pack=1, scale=1.0):
     return nn.Sequential(
         nn.Conv2d(channels * pack, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
         nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        Reshape(features), nn.Linear(features, 1),
+        nn.Flatten(), nn.Linear(features, 1),
     )

@@ -153,6 +153,13 @@ class Module:
         """Evaluation mode (BatchNorm uses its running statistics)."""
         return self.train(False)
 
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (False holds this module fixed: no
+        gradient reaches its parameters); returns the module, as PyTorch."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
     def zero_grad(self):
         """Zero every parameter's gradient in place (PyTorch's ``set_to_none=False``), so
         an optimizer's gradient buffer stays shared with the parameters."""

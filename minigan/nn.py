@@ -1,6 +1,7 @@
-"""Layers: Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d, activations and Sequential,
-with PyTorch's weight layouts and default initialisation, so a model can be compared with
-PyTorch number for number. Their ops live in ``functional`` and ``conv``; Module and
+"""Layers: Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d, activations, Dropout, pooling,
+Flatten/Unflatten and Sequential, with PyTorch's signatures, weight layouts and default
+initialisation, so a model can be compared with PyTorch number for number. Their ops live
+in ``functional``, ``conv`` and ``pooling``; Module and
 Parameter in ``module``. The initialisers write *into* the existing arrays, so an optimizer
 that holds views of them (see ``optim``) keeps working.
 """
@@ -13,6 +14,7 @@ from . import backend as B
 from . import functional as F
 from .conv import as_pair
 from .module import Module, Parameter
+from .ops import axis_index
 from .tensor import no_grad
 
 
@@ -94,16 +96,18 @@ class _BatchNorm(Module):
     (``F.batch_norm_train``), by the running statistics in eval (``F.batch_norm``). After
     each training batch, as PyTorch, with momentum m (default 0.1): running_mean ← (1 − m)
     running_mean + m μ, running_var ← (1 − m) running_var + m σ² M/(M − 1) (unbiased).
-    ``momentum=None`` takes m = 1/t at batch t: the cumulative average of all batches."""
+    ``momentum=None`` takes m = 1/t at batch t: the cumulative average of all batches.
+    ``affine=False`` leaves out the learnt weight and bias (w = 1, b = 0), as PyTorch."""
 
     _input_dims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine = affine
         dtype = B.default_dtype
-        self.weight = Parameter(B.xp.ones(num_features, dtype=dtype))
-        self.bias = Parameter(B.xp.zeros(num_features, dtype=dtype))
+        self.weight = Parameter(B.xp.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(B.xp.zeros(num_features, dtype=dtype)) if affine else None
         self.register_buffer("running_mean", B.xp.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", B.xp.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", B.xp.zeros((), dtype=B.xp.int64))
@@ -130,7 +134,8 @@ class _BatchNorm(Module):
         return out
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -154,9 +159,9 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """x for x > 0, negative_slope·x otherwise; default 0.2, the GAN convention (PyTorch: 0.01)."""
+    """x for x > 0, negative_slope·x otherwise; PyTorch's default slope 0.01 (DCGAN: 0.2)."""
 
-    def __init__(self, negative_slope=0.2):
+    def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = negative_slope
 
@@ -175,6 +180,95 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x):
         return F.sigmoid(x)
+
+
+class Dropout(Module):
+    """``F.dropout`` in training mode (zero with probability p, scale the rest by 1/(1 − p)),
+    the identity in eval mode; the mask comes from the backend's seeded generator."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _Pool2d(Module):
+    """A 2-D pooling layer: kernel_size, stride (default: kernel_size) and padding."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum over each window (``F.max_pool2d``)."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """The mean over each window, padding counted (``F.avg_pool2d``)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Flatten(Module):
+    """Flatten axes start_dim..end_dim into one (default: all but the batch axis)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        start, end = axis_index(self.start_dim, x.ndim), axis_index(self.end_dim, x.ndim)
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for an input of shape {tuple(x.shape)}")
+        size = 1
+        for n in x.shape[start:end + 1]:
+            size *= n
+        return x.reshape(x.shape[:start] + (size,) + x.shape[end + 1:])
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (one entry may be −1)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = axis_index(self.dim, x.ndim)
+        sizes = self.unflattened_size
+        known = 1
+        for n in sizes:
+            known *= n if n != -1 else 1
+        fits = (x.shape[dim] == known if -1 not in sizes
+                else sizes.count(-1) == 1 and known > 0 and x.shape[dim] % known == 0)
+        if not fits:
+            raise ValueError(f"Unflatten: sizes {list(sizes)} do not multiply up to the size "
+                             f"of dim {self.dim} ({x.shape[dim]}) of an input of shape "
+                             f"{tuple(x.shape)}")
+        return x.reshape(x.shape[:dim] + sizes + x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Sequential(Module):
@@ -213,7 +307,7 @@ def init_dcgan_(module, std=0.02):
     for m in module.modules():
         if isinstance(m, (Linear, Conv2d, ConvTranspose2d)):
             m.weight.data[...] = B.normal(0.0, std, m.weight.shape, dtype=m.weight.dtype)
-        elif isinstance(m, _BatchNorm):
+        elif isinstance(m, _BatchNorm) and m.affine:
             m.weight.data[...] = B.normal(1.0, std, m.weight.shape, dtype=m.weight.dtype)
         else:
             continue

@@ -24,10 +24,20 @@ def axis_index(axis, ndim):
 
 
 def normalize_axis(axis, ndim):
-    """None (every axis), an int or a sequence of ints, as a tuple of axes in [0, ndim)."""
+    """None (every axis), an int or a sequence of ints, as a tuple of axes in [0, ndim).
+
+    As PyTorch, a 0-d tensor takes axis 0 or −1 (its one implicit axis: nothing to reduce).
+    As NumPy, and unlike PyTorch, ``axis=()`` reduces over no axis (PyTorch: every axis).
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if ndim == 0:
+        for a in axes:
+            if operator.index(a) not in (0, -1):
+                raise ValueError(f"axis {a} is out of range for a tensor of 0 dimensions "
+                                 "(which takes axis 0 or -1)")
+        return ()
     return tuple(axis_index(a, ndim) for a in axes)
 
 
@@ -101,13 +111,20 @@ def neg(a):
 
 
 def power(a, b):
-    """a ** b: d/da = b a^(b−1), d/db = a^b log a (a constant number b skips the log)."""
+    """a ** b: d/da = b a^(b−1), d/db = a^b log a (a constant number b skips the log).
+
+    As PyTorch: d/da = 0 where b = 0 (x⁰ = 1 is constant, even at x = 0), and d/db = 0 where
+    a = 0 and b ≥ 0 (0^b is constant there), where the formulas give 0·∞ = NaN.
+    """
+    xp = B.xp
     if isinstance(b, (int, float)):
         # a NumPy float64 scalar becomes a Python float: weak under NEP 50, no upcast
         exponent = b.item() if hasattr(b, "item") else b
         out = a.data ** exponent
 
         def backward_const(g):
+            if exponent == 0:
+                return (xp.zeros_like(g),)
             return (g * exponent * a.data ** (exponent - 1),)
 
         return op(out, (a,), backward_const, name="power")
@@ -115,8 +132,16 @@ def power(a, b):
     out = a.data ** b.data
 
     def backward(g):
-        return (sum_to(g * b.data * a.data ** (b.data - 1), a.shape) if a.requires_grad else None,
-                sum_to(g * out * B.xp.log(a.data), b.shape) if b.requires_grad else None)
+        ga = gb = None
+        zero = xp.zeros((), dtype=g.dtype)
+        if a.requires_grad:
+            ga = xp.where(b.data == 0, zero, g * b.data * a.data ** (b.data - 1))
+            ga = sum_to(ga, a.shape)
+        if b.requires_grad:
+            constant = (a.data == 0) & (b.data >= 0)
+            log_a = xp.log(xp.where(constant, 1, a.data))  # no log 0 warning where unused
+            gb = sum_to(xp.where(constant, zero, g * out * log_a), b.shape)
+        return ga, gb
 
     return op(out, (a, b), backward, name="power")
 
@@ -139,8 +164,14 @@ def sqrt(a):
 
 
 def abs_(a):
-    """|a|; d/da = sign a (0 at a = 0)."""
-    return op(B.xp.abs(a.data), (a,), lambda g: (g * B.xp.sign(a.data),), name="abs")
+    """|a|; d/da = sign a: 0 at a = 0, and 0 at NaN as in PyTorch (NumPy's sign is NaN)."""
+    def backward(g):
+        sign = (a.data > 0).astype(g.dtype)
+        sign -= a.data < 0
+        sign *= g
+        return (sign,)
+
+    return op(B.xp.abs(a.data), (a,), backward, name="abs")
 
 
 def astype(a, dtype):
@@ -178,7 +209,8 @@ def matmul(a, b):
 
 
 def sum_(a, axis=None, keepdims=False):
-    """Σ over ``axis``; the gradient is g broadcast back over the summed axes."""
+    """Σ over ``axis`` (see ``normalize_axis``: 0-d tensors, ``axis=()``); the gradient is g
+    broadcast back over the summed axes."""
     axes = normalize_axis(axis, a.ndim)
     return op(a.data.sum(axis=axes, keepdims=keepdims), (a,),
               lambda g: (_unreduce(g, a.shape, axes, keepdims),), name="sum")

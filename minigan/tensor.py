@@ -162,6 +162,8 @@ class Tensor:
 
     def _accumulate(self, g, claimed):
         """Add g into .grad; adopt g itself when no one else can see it (saves a copy)."""
+        if not g.shape:  # a NumPy scalar from a 0-d op: a 0-d array, writable in place
+            g = B.xp.array(g)
         if self.grad is not None:
             self.grad += g
         elif id(g) in claimed or not g.flags.owndata:
@@ -206,8 +208,10 @@ def op(output, inputs, backward, *, name):
     (PyTorch's ``autograd.Function``): the forward and its derivative then read as one
     short block, the closure saves exactly what the derivative needs, and an op costs one
     call and one object. No graph is recorded under ``no_grad`` or when no input requires
-    a gradient.
+    a gradient. A 0-d output stays a 0-d array (NumPy hands back a scalar there).
     """
+    if not output.shape:  # NumPy turns 0-d results into scalars: keep .data an array
+        output = B.xp.asarray(output)
     out = Tensor(output)
     if _grad_enabled:
         for p in inputs:

@@ -2,7 +2,8 @@
 hypothesis profile.
 
 The whole suite runs on the backend named by MINIGAN_TEST_BACKEND (default numpy). With
-MINIGAN_TEST_BACKEND=cupy and no usable GPU every test is skipped with the reason.
+MINIGAN_TEST_BACKEND=cupy and no usable GPU every test is skipped with the reason; with
+tests/standin first on PYTHONPATH, "cupy" is the strict CPU stand-in (test_standin.py).
 """
 
 import os
@@ -29,6 +30,10 @@ settings.register_profile(
 )
 settings.register_profile(
     "thorough", max_examples=200, deadline=None,
+    suppress_health_check=SUPPRESSED,
+)
+settings.register_profile(  # the strict CuPy stand-in's run (test_standin.py): a smoke pass
+    "standin", max_examples=5, deadline=None,
     suppress_health_check=SUPPRESSED,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

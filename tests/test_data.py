@@ -171,3 +171,29 @@ def test_damaged_mnist_files_are_a_value_error(tmp_path):
     for name in ("half.npz", "head.npz", "bare.npz", "train-images-idx3-ubyte.gz"):
         with pytest.raises(ValueError, match=name.replace(".", r"\.")):
             data.load_mnist(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["ring", "grid", "mixture1d"])
+def test_batches_are_drawn_on_the_backend_and_repeat_with_the_seed(name):
+    ds = data.get(name)
+    mg.manual_seed(3)
+    x = ds.batch(64)
+    assert mg.backend.is_array(x.data) and x.shape == (64,) + ds.shape
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(ds.batch(64).numpy(), x.numpy())
+    if mg.get_backend() == "numpy":  # on the host the batch is exactly sample()'s
+        mg.manual_seed(3)
+        np.testing.assert_array_equal(x.numpy(), ds.sample(64).astype(np.float32))
+
+
+def test_mnist_batches_come_from_the_images_on_the_device(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "m.npz", x_train=images)
+    ds = data.get("mnist", tmp_path / "m.npz")
+    mg.manual_seed(1)
+    batch = ds.batch(5).numpy()
+    scaled = (images.astype(np.float32) / 127.5 - 1)[:, None]
+    assert all(any(np.array_equal(b, s) for s in scaled) for b in batch)
+    if mg.get_backend() == "numpy":
+        mg.manual_seed(1)
+        np.testing.assert_array_equal(batch, ds.sample(5))

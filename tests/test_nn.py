@@ -34,8 +34,8 @@ def test_linear_values_and_gradients(float64, data, bias, training):
 
 ACTIVATIONS = [
     (nn.ReLU(), lambda x: np.maximum(x, 0)),
-    (nn.LeakyReLU(), lambda x: np.where(x > 0, x, 0.2 * x)),
-    (nn.LeakyReLU(0.01), lambda x: np.where(x > 0, x, 0.01 * x)),
+    (nn.LeakyReLU(), lambda x: np.where(x > 0, x, 0.01 * x)),  # PyTorch's default slope
+    (nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
     (nn.Tanh(), np.tanh),
     (nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
 ]
@@ -614,3 +614,119 @@ def test_dcgan_generator_matches_torch_in_training():
     their_state = theirs.state_dict()
     for key, value in ours.state_dict().items():
         np.testing.assert_allclose(host(value), their_state[key].numpy(), rtol=1e-4, atol=1e-6)
+
+
+# --- layers for PyTorch ports: Flatten, Unflatten, Dropout, requires_grad_, affine=False ---
+
+
+@pytest.mark.parametrize("start,end", [(1, -1), (0, -1), (1, 2), (-2, -1), (2, 2)])
+def test_flatten_matches_torch_and_its_gradient(float64, start, end):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    layer = nn.Flatten(start, end)
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.Flatten(start, end)(torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(layer(mg.tensor(x)).numpy(), expected)
+    assert check_module_gradients(layer, mg.tensor(x, requires_grad=True))
+    assert nn.Flatten()(mg.tensor(x)).shape == (2, 60)  # PyTorch's defaults: start_dim=1
+
+
+@pytest.mark.parametrize("dim,sizes", [(1, (3, 4)), (-1, (2, -1)), (0, (1, 2)), (1, (-1, 6))])
+def test_unflatten_matches_torch_and_its_gradient(float64, dim, sizes):
+    x = np.random.default_rng(0).standard_normal((2, 12))
+    layer = nn.Unflatten(dim, sizes)
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.Unflatten(dim, sizes)(torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(layer(mg.tensor(x)).numpy(), expected)
+    assert check_module_gradients(layer, mg.tensor(x, requires_grad=True))
+
+
+def test_flatten_and_unflatten_errors_are_clear():
+    x = mg.tensor(np.ones((2, 12)))
+    with pytest.raises(ValueError, match="do not multiply up to the size of dim 1 \\(12\\)"):
+        nn.Unflatten(1, (5, 2))(x)
+    with pytest.raises(ValueError, match="do not multiply"):
+        nn.Unflatten(1, (-1, -1))(x)
+    with pytest.raises(ValueError, match="start_dim 1 comes after end_dim 0"):
+        nn.Flatten(1, 0)(x)
+    with pytest.raises(ValueError, match="out of range"):
+        nn.Flatten(2)(x)
+    assert repr(nn.Unflatten(1, (3, 4))) == "Unflatten(dim=1, unflattened_size=(3, 4))"
+
+
+def test_dropout_layer_follows_train_and_eval_and_repeats_with_the_seed():
+    x = mg.tensor(np.ones((50, 40)), requires_grad=True)
+    layer = nn.Dropout(0.25)
+    assert repr(layer) == "Dropout(p=0.25)" and nn.Dropout().p == 0.5  # PyTorch's default
+    mg.manual_seed(4)
+    a = layer(x).numpy()
+    mg.manual_seed(4)
+    np.testing.assert_array_equal(layer(x).numpy(), a)
+    assert 0.2 < (a == 0).mean() < 0.3 and set(np.unique(a)) == {0.0, 1 / 0.75}
+    layer.eval()
+    assert layer(x) is x
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout(1.2)
+    model = nn.Sequential(nn.Linear(40, 3), nn.Dropout(0.5)).eval()
+    assert check_module_gradients(model.double(), mg.tensor(np.ones((2, 40)), requires_grad=True))
+
+
+def test_requires_grad_holds_a_module_fixed_and_returns_it():
+    generator, critic = nn.Linear(2, 3), nn.Linear(3, 1)
+    assert critic.requires_grad_(False) is critic
+    assert all(not p.requires_grad for p in critic.parameters())
+    z = mg.tensor(np.ones((4, 2)))
+    critic(generator(z)).sum().backward()  # the gradient passes through the fixed critic
+    assert all(p.grad is None for p in critic.parameters())
+    assert all(p.grad is not None for p in generator.parameters())
+    assert critic.requires_grad_() is critic and all(p.requires_grad for p in critic.parameters())
+
+
+@pytest.mark.parametrize("cls", [nn.BatchNorm1d, nn.BatchNorm2d])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_without_affine_matches_torch(cls, training):
+    torch = pytest.importorskip("torch")
+    shape = (6, 3) if cls is nn.BatchNorm1d else (4, 3, 2, 3)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    ours = cls(3, affine=False).train(training)
+    theirs = getattr(torch.nn, cls.__name__)(3, affine=False).train(training)
+    assert ours.parameters() == [] and ours.weight is None and ours.bias is None
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for _ in range(2):
+        np.testing.assert_allclose(ours(mg.tensor(x)).numpy(),
+                                   theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    np.testing.assert_allclose(host(ours.running_var), theirs.running_var.numpy(), rtol=1e-6)
+    assert "affine=False" in repr(ours)
+    nn.init_dcgan_(ours)  # nothing to initialise, and no error
+
+
+@given(case=batch_norm_cases(), training=st.booleans())
+def test_batch_norm_without_affine_gradients(float64, case, training):
+    cls, x = case
+    layer = randomize_parameters(cls(x.shape[1], affine=False)).train(training)
+    assert check_module_gradients(layer, mg.tensor(x, requires_grad=True))
+
+
+def test_leaky_relu_layer_defaults_to_torchs_slope():
+    torch = pytest.importorskip("torch")
+    assert nn.LeakyReLU().negative_slope == torch.nn.LeakyReLU().negative_slope == 0.01
+
+
+@st.composite
+def flatten_cases(draw):
+    shape = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple))
+    start = draw(st.integers(-len(shape), len(shape) - 1))
+    end = draw(st.integers(start % len(shape), len(shape) - 1))
+    return shape, start, end
+
+
+@given(case=flatten_cases(), data=st.data())
+def test_flatten_then_unflatten_is_the_identity_and_both_check(float64, case, data):
+    shape, start, end = case
+    x = mg.tensor(data.draw(arrays(shape)), requires_grad=True)
+    flat = nn.Flatten(start, end)
+    assert check_module_gradients(flat, x)
+    s = start % len(shape)
+    back = nn.Unflatten(s, shape[s:end + 1])
+    np.testing.assert_array_equal(back(flat(x)).numpy(), x.numpy())
+    assert check_module_gradients(nn.Sequential(flat, back), x)

@@ -230,7 +230,7 @@ def test_out_of_range_axes_are_errors_not_wrapped(name):
         with pytest.raises(ValueError, match="out of range"):
             getattr(x, name)(axis=axis)
     with pytest.raises(ValueError, match="out of range"):
-        getattr(mg.tensor(1.0), name)(axis=0)
+        getattr(mg.tensor(1.0), name)(axis=1)  # a 0-d tensor takes only 0 and -1
     # NumPy integers are axes too
     assert getattr(x, name)(axis=np.int64(-1)).shape == (2,)
     with pytest.raises(ValueError, match="out of range"):
@@ -307,6 +307,7 @@ UNARY = {
     "log": (lambda t: t.log(), np.log, positive_arrays),
     "sqrt": (lambda t: t.sqrt(), np.sqrt, positive_arrays),
     "abs": (lambda t: t.abs(), np.abs, lambda s: arrays(s, kinks=(0.0,))),
+    "builtin abs": (abs, np.abs, lambda s: arrays(s, kinks=(0.0,))),  # Tensor.__abs__
 }
 
 
@@ -537,3 +538,96 @@ def test_leaf_gradients_never_alias_each_other_or_the_cotangent():
     (c + d).sum().backward()
     c.grad += 1.0
     np.testing.assert_allclose(host(d.grad), [2.0, 2.0, 2.0])
+
+
+# --- PyTorch's semantics at the edges -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("axis", [0, -1, (0,), (-1,)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_a_0d_tensor_reduces_over_axis_0_or_minus_1_as_in_torch(name, axis, keepdims):
+    x = t64(2.5)
+    y = getattr(x, name)(axis=axis, keepdims=keepdims)
+    assert y.shape == () and y.item() == 2.5
+    y.backward()
+    assert host(x.grad).shape == () and host(x.grad) == 1.0
+    assert mg.gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), [t64(-1.5)])
+    torch = pytest.importorskip("torch")
+    dim = axis if isinstance(axis, int) else list(axis)
+    reduce = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}[name]
+    expected = reduce(torch.tensor(2.5, dtype=torch.float64), dim=dim, keepdim=keepdims)
+    assert tuple(expected.shape) == y.shape and expected.item() == y.item()
+
+
+def test_an_empty_axis_tuple_reduces_nothing_as_in_numpy_not_torch():
+    """minigan differs from PyTorch on purpose here: axis=() is NumPy's "no axis"."""
+    x = np.arange(6.0).reshape(2, 3)
+    for name in ("sum", "mean", "max"):
+        np.testing.assert_array_equal(getattr(t64(x), name)(axis=()).numpy(), x)
+    assert mg.gradcheck(lambda t: t.sum(axis=()), [t64(x)])
+
+
+POWER_GRID = [0.0, -2.0, -0.5, 0.5, 1.0, 2.0]
+
+
+def test_power_gradients_at_base_0_are_torchs():
+    """x ** 0 has gradient 0 at x = 0, and 0 ** b gradient 0 in b for b >= 0 (no 0·∞)."""
+    x = t64([0.0, 0.0])
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [0.0, 0.0])
+    a, b = t64([0.0, 0.0, 0.0]), t64([0.0, 0.5, 2.0])
+    (a ** b).sum().backward()
+    np.testing.assert_array_equal(host(b.grad), [0.0, 0.0, 0.0])
+    assert host(a.grad)[0] == 0.0  # b = 0
+    e = t64([0.0, 1.0, 2.0])
+    (0.0 ** e).sum().backward()  # a constant base 0
+    np.testing.assert_array_equal(host(e.grad), [0.0, 0.0, 0.0])
+
+
+def test_power_gradients_match_torch_on_a_grid_with_zeros_and_negatives():
+    torch = pytest.importorskip("torch")
+    base, exponent = np.meshgrid(POWER_GRID, POWER_GRID, indexing="ij")
+    ta, tb = (torch.tensor(v, requires_grad=True) for v in (base, exponent))
+    (ta ** tb).sum().backward()
+    ma, mb = t64(base), t64(exponent)
+    with np.errstate(all="ignore"):  # 0 ** −2 = inf, log of a negative base: as torch
+        (ma ** mb).sum().backward()
+    np.testing.assert_allclose(host(ma.grad), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(host(mb.grad), tb.grad.numpy(), rtol=1e-12)
+    for k in (0, 2, 0.5):
+        tx, mx = torch.tensor(base[:, 0], requires_grad=True), t64(base[:, 0])
+        (tx ** k).sum().backward()
+        with np.errstate(all="ignore"):
+            (mx ** k).sum().backward()
+        np.testing.assert_allclose(host(mx.grad), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_abs_gradient_is_0_at_0_and_at_nan_as_in_torch():
+    x = t64([np.nan, 0.0, -2.0, 3.0])
+    abs(x).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [0.0, 0.0, -1.0, 1.0])
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([np.nan, 0.0, -2.0, 3.0], requires_grad=True)
+    abs(tx).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), tx.grad.numpy())
+
+
+ZERO_D_OPS = {
+    "add": lambda a: a + 1.0, "mul": lambda a: a * a, "neg": lambda a: -a,
+    "div": lambda a: 1.0 / a, "pow": lambda a: a ** 2, "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(), "abs": abs, "sum": lambda a: a.sum(), "max": lambda a: a.max(0),
+    "index": lambda a: mg.tensor([1.0, 2.0], requires_grad=True)[1] * a,
+    "sigmoid": F.sigmoid, "softplus": F.softplus, "leaky_relu": F.leaky_relu,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_D_OPS))
+def test_ops_on_0d_tensors_keep_0d_arrays_in_data_and_grad(name):
+    x = mg.tensor(2.0, requires_grad=True)
+    y = ZERO_D_OPS[name](x)
+    assert mg.backend.is_array(y.data) and y.data.shape == ()
+    assert not isinstance(y.data, np.generic)  # not a NumPy scalar
+    y.backward()
+    assert mg.backend.is_array(x.grad) and x.grad.shape == ()
+    x.grad[...] = 0  # writable in place, as zero_grad does

@@ -15,8 +15,10 @@ import pytest
 import minigan as mg
 from minigan import backend, checkpoint, train
 
+# on the backend under test (the strict CuPy stand-in runs these with --backend cupy)
 FAST = ["--steps", "6", "--batch-real", "32", "--batch-fake", "32", "--hidden", "16",
-        "--log-every", "2", "--no-progress"]
+        "--log-every", "2", "--no-progress",
+        "--backend", os.environ.get("MINIGAN_TEST_BACKEND", "numpy")]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -24,6 +26,12 @@ def run(tmp_path, *args, name="run"):
     out = tmp_path / name
     code = train.main([*FAST, "--out", str(out), *args])
     return code, out
+
+
+def pythonpath():
+    """This checkout first, then the caller's path (which may hold the CuPy stand-in)."""
+    return os.pathsep.join(filter(None, [str(Path(mg.__file__).parent.parent),
+                                         os.environ.get("PYTHONPATH")]))
 
 
 def read_jsonl(path):
@@ -354,7 +362,7 @@ def test_an_interrupt_after_training_exits_130_with_one_line(tmp_path, capsys, m
 
 
 def test_python_dash_m_exit_status_and_stderr(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(mg.__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     bad = subprocess.run([sys.executable, "-m", "minigan.train", "--dataset", "moons",
                           "--out", str(tmp_path / "x")], capture_output=True, text=True,
                          env=env, timeout=120)
@@ -370,7 +378,7 @@ def test_python_dash_m_exit_status_and_stderr(tmp_path):
 
 
 def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(mg.__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     out = tmp_path / "run"
     command = [sys.executable, "-m", "minigan.train", *FAST, "--steps", "1000000",
                "--checkpoint-every", "20", "--no-plots", "--out", str(out)]
