@@ -19,32 +19,63 @@ def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def reference_conv2d(x, w, b, stride, padding):
-    """y[n, o, i, j] = Σ_{c, di, dj} x_pad[n, c, i·sh + di, j·sw + dj] w[o, c, di, dj] + b[o]."""
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+def reference_pads(padding, kernel, dilation):
+    """((top, bottom), (left, right)); "same" pads d(k − 1) per axis, the odd one after."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                     for k, d in zip(kernel, dilation))
+    return tuple((p, p) for p in pair(padding))
+
+
+def reference_conv2d(x, w, b, stride, padding, dilation=1, groups=1):
+    """y[n, o, i, j] = Σ_{c, di, dj} x_pad[n, c_o + c, i·sh + di·dh, j·sw + dj·dw] w[o, c, di, dj]
+    + b[o], c_o the first input channel of o's group; an unbatched x is one sample."""
+    if x.ndim == 3:
+        return reference_conv2d(x[None], w, b, stride, padding, dilation, groups)[0]
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
     n, _, h, width = x.shape
-    o, _, kh, kw = w.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+    o, c_group, kh, kw = w.shape
+    (pt, pb), (pl, pr) = reference_pads(padding, (kh, kw), (dh, dw))
+    padded = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    wo = (width + pl + pr - dw * (kw - 1) - 1) // sw + 1
     y = np.zeros((n, o, ho, wo))
-    for i in range(ho):
-        for j in range(wo):
-            patch = padded[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            y[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    o_group = o // groups
+    for g in range(groups):
+        channels = slice(g * c_group, (g + 1) * c_group)
+        outs = slice(g * o_group, (g + 1) * o_group)
+        for i in range(ho):
+            for j in range(wo):
+                patch = padded[:, channels, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                               j * sw:j * sw + dw * (kw - 1) + 1:dw]
+                y[:, outs, i, j] = np.tensordot(patch, w[outs], axes=([1, 2, 3], [1, 2, 3]))
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
-def reference_conv_transpose2d(x, w, b, stride, padding, output_padding):
-    """Each input pixel x[n, :, i, j] scatters x·w into the window at (i·sh, j·sw) of the
-    uncropped output; the output is that canvas cropped by the padding."""
+def reference_conv_transpose2d(x, w, b, stride, padding, output_padding, dilation=1, groups=1):
+    """Each input pixel x[n, :, i, j] scatters x·w into the (dilated) window at (i·sh, j·sw)
+    of the uncropped output, group by group; the output is that canvas cropped by the
+    padding."""
+    if x.ndim == 3:
+        return reference_conv_transpose2d(x[None], w, b, stride, padding, output_padding,
+                                          dilation, groups)[0]
     (sh, sw), (ph, pw), (oh, ow) = pair(stride), pair(padding), pair(output_padding)
-    n, _, h, width = x.shape
-    _, c_out, kh, kw = w.shape
-    canvas = np.zeros((n, c_out, (h - 1) * sh + kh + oh, (width - 1) * sw + kw + ow))
-    for i in range(h):
-        for j in range(width):
-            canvas[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += np.tensordot(
-                x[:, :, i, j], w, axes=([1], [0]))
+    dh, dw = pair(dilation)
+    n, c_in, h, width = x.shape
+    _, o_group, kh, kw = w.shape
+    c_group = c_in // groups
+    canvas = np.zeros((n, o_group * groups, (h - 1) * sh + dh * (kh - 1) + 1 + oh,
+                       (width - 1) * sw + dw * (kw - 1) + 1 + ow))
+    for g in range(groups):
+        channels = slice(g * c_group, (g + 1) * c_group)
+        outs = slice(g * o_group, (g + 1) * o_group)
+        for i in range(h):
+            for j in range(width):
+                canvas[:, outs, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                       j * sw:j * sw + dw * (kw - 1) + 1:dw] += np.tensordot(
+                    x[:, channels, i, j], w[channels], axes=([1], [0]))
     out_h, out_w = canvas.shape[2] - 2 * ph, canvas.shape[3] - 2 * pw
     y = canvas[:, :, ph:ph + out_h, pw:pw + out_w]
     return y if b is None else y + b.reshape(1, -1, 1, 1)
@@ -59,26 +90,40 @@ def int_orpair(low, high):
 
 
 @st.composite
-def conv_cases(draw, transposed=False):
-    """Random small convolution settings and float64 host arrays x, w, b (b may be None)."""
+def conv_cases(draw, transposed=False, extended=True):
+    """Random small convolution settings and float64 host arrays x, w, b (b may be None).
+    ``extended`` also draws dilation, groups, "same"/"valid" padding and unbatched inputs."""
     stride, padding = draw(int_orpair(1, 3)), draw(int_orpair(0, 2))
-    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    dilation, groups, unbatched = 1, 1, False
+    if extended:
+        dilation, groups = draw(int_orpair(1, 3)), draw(st.integers(1, 3))
+        unbatched = draw(st.booleans())
+        if not transposed:
+            padding = draw(st.sampled_from([padding, "valid"] + ["same"] * (stride == 1)))
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    n, c_in, c_out = (draw(st.integers(1, 3)) for _ in range(3))
+    n = 1 if unbatched else draw(st.integers(1, 3))
+    c_in, c_out = (groups * draw(st.integers(1, 2 if groups > 1 else 3)) for _ in range(2))
     case = {"stride": stride, "padding": padding}
+    if extended:
+        case.update(dilation=dilation, groups=groups)
     if transposed:
-        output_padding = draw(st.tuples(st.integers(0, sh - 1), st.integers(0, sw - 1)))
+        output_padding = draw(st.tuples(st.integers(0, max(sh, dh) - 1),
+                                        st.integers(0, max(sw, dw) - 1)))
         case["output_padding"] = output_padding
+        (ph, pw) = pair(padding)
         h, width = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        assume((h - 1) * sh - 2 * ph + kh + output_padding[0] > 0)
-        assume((width - 1) * sw - 2 * pw + kw + output_padding[1] > 0)
-        w_shape = (c_in, c_out, kh, kw)
+        assume((h - 1) * sh - 2 * ph + dh * (kh - 1) + output_padding[0] >= 0)
+        assume((width - 1) * sw - 2 * pw + dw * (kw - 1) + output_padding[1] >= 0)
+        w_shape = (c_in, c_out // groups, kh, kw)
     else:
-        h = draw(st.integers(max(1, kh - 2 * ph), kh - 2 * ph + 5))
-        width = draw(st.integers(max(1, kw - 2 * pw), kw - 2 * pw + 5))
-        w_shape = (c_out, c_in, kh, kw)
+        (pt, pb), (pl, pr) = reference_pads(padding, (kh, kw), (dh, dw))
+        low_h, low_w = dh * (kh - 1) + 1 - pt - pb, dw * (kw - 1) + 1 - pl - pr
+        h = draw(st.integers(max(1, low_h), max(1, low_h) + 4))
+        width = draw(st.integers(max(1, low_w), max(1, low_w) + 4))
+        w_shape = (c_out, c_in // groups, kh, kw)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    x = rng.standard_normal((n, c_in, h, width))
+    x = rng.standard_normal((c_in, h, width) if unbatched else (n, c_in, h, width))
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(c_out) if draw(st.booleans()) else None
     return x, w, b, case
@@ -208,17 +253,19 @@ def test_one_node_with_fused_bias_and_no_unneeded_gradients(transposed):
 
 @given(data=st.data())
 def test_col2im_is_the_adjoint_of_im2col(float64, data):
-    """<im2col(x), c> = <x, col2im(c)> for every geometry: what makes each conv's forward
-    the other's input gradient."""
+    """<im2col(x), c> = <x, col2im(c)> for every geometry (dilation and uneven "same"
+    padding included): what makes each conv's forward the other's input gradient."""
     x, w, _, case = data.draw(conv_cases())
-    kernel, stride, padding = w.shape[2:], pair(case["stride"]), pair(case["padding"])
-    out = tuple((side + 2 * p - k) // s + 1
-                for side, p, k, s in zip(x.shape[2:], padding, kernel, stride))
+    x = x if x.ndim == 4 else x[None]
+    kernel, stride, dilation = w.shape[2:], pair(case["stride"]), pair(case["dilation"])
+    pads = reference_pads(case["padding"], kernel, dilation)
+    out = tuple((side + sum(p) - d * (k - 1) - 1) // s + 1
+                for side, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
     xd = mg.backend.to_device(x)
-    cols = C.im2col(xd, kernel, stride, padding, out)
+    cols = C.im2col(xd, kernel, stride, pads, out, dilation)
     assert cols.shape == (x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out[0] * out[1])
     c = mg.backend.to_device(np.random.default_rng(x.size).standard_normal(cols.shape))
-    back = C.col2im(c, x.shape, kernel, stride, padding)
+    back = C.col2im(c, x.shape, kernel, stride, pads, dilation=dilation, out_size=out)
     assert back.shape == x.shape
     np.testing.assert_allclose(float((cols * c).sum()), float((xd * back).sum()), rtol=1e-10)
 
@@ -234,14 +281,16 @@ def test_functional_re_exports_the_convolutions_and_nodes_carry_their_names():
 # --- errors -----------------------------------------------------------------------------
 
 SHAPE_ERRORS = [
-    ("conv2d", (1, 4, 4), (2, 1, 3, 3), None, {}, "4-D"),
+    ("conv2d", (4, 4), (2, 1, 3, 3), None, {}, "4-D"),
+    ("conv2d", (1, 1, 1, 4, 4), (2, 1, 3, 3), None, {}, "4-D"),
     ("conv2d", (1, 1, 4, 4), (2, 1, 3), None, {}, "4-D"),
     ("conv2d", (1, 2, 5, 5), (3, 1, 3, 3), None, {}, "channels"),
     ("conv2d", (1, 1, 3, 3), (1, 1, 5, 5), None, {}, "larger than the padded input"),
     ("conv2d", (1, 1, 3, 4), (1, 1, 3, 7), None, {"padding": 1}, "larger than the padded"),
     ("conv2d", (1, 1, 5, 5), (2, 1, 3, 3), (3,), {}, "bias"),
     ("conv_transpose2d", (1, 2, 3, 3), (3, 1, 2, 2), None, {}, "channels"),
-    ("conv_transpose2d", (2, 3, 3), (3, 1, 2, 2), None, {}, "4-D"),
+    ("conv_transpose2d", (3, 3), (3, 1, 2, 2), None, {}, "4-D"),
+    ("conv_transpose2d", (2, 3, 3), (3, 1, 2, 2), None, {}, "channels"),
     ("conv_transpose2d", (1, 3, 3, 3), (3, 2, 2, 2), (3,), {}, "bias"),
     ("conv_transpose2d", (1, 1, 3, 3), (1, 1, 2, 2), None,
      {"stride": 2, "output_padding": 2}, "output_padding"),
