@@ -251,10 +251,34 @@ def test_one_node_with_fused_bias_and_no_unneeded_gradients(transposed):
         assert not op(x, w if transposed else w.transpose(1, 0, 2, 3), b).requires_grad
 
 
+@pytest.mark.parametrize("method", ["conv_transpose_phases", "conv_transpose_columns"])
+@given(data=st.data())
+def test_the_transposed_convolution_is_the_adjoint_of_im2col(float64, method, data):
+    """<W · im2col(x), g> = <x, conv_transpose(g, W)> for every geometry (groups,
+    dilation and uneven "same" padding included), by sub-pixel phases and by col2im: what
+    makes each conv's forward the other's input gradient."""
+    x, w, _, case = data.draw(conv_cases())
+    x = x if x.ndim == 4 else x[None]
+    kernel, stride, dilation = w.shape[2:], pair(case["stride"]), pair(case["dilation"])
+    groups, pads = case["groups"], reference_pads(case["padding"], kernel, dilation)
+    out = tuple((side + sum(p) - d * (k - 1) - 1) // s + 1
+                for side, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
+    cols = host(C.im2col(mg.backend.to_device(x), kernel, stride, pads, out, dilation))
+    assert cols.shape == (x.shape[1] * kernel[0] * kernel[1], out[0] * out[1] * x.shape[0])
+    # per group: (O/G, C/G·kh·kw) @ (C/G·kh·kw, Ho·Wo·N)
+    y = np.einsum("gok,gkl->gol", w.reshape(groups, w.shape[0] // groups, -1),
+                  cols.reshape(groups, cols.shape[0] // groups, -1)).reshape(w.shape[0], -1)
+    g = np.random.default_rng(x.size).standard_normal(y.shape)
+    g_nchw = g.reshape(w.shape[0], *out, x.shape[0]).transpose(3, 0, 1, 2)
+    back = host(getattr(C, method)(mg.backend.to_device(g_nchw), mg.backend.to_device(w),
+                                   stride, (pads[0][0], pads[1][0]), dilation, groups,
+                                   x.shape[2:]))
+    assert back.shape == x.shape
+    np.testing.assert_allclose(float((y * g).sum()), float((x * back).sum()), rtol=1e-10)
+
+
 @given(data=st.data())
 def test_col2im_is_the_adjoint_of_im2col(float64, data):
-    """<im2col(x), c> = <x, col2im(c)> for every geometry (dilation and uneven "same"
-    padding included): what makes each conv's forward the other's input gradient."""
     x, w, _, case = data.draw(conv_cases())
     x = x if x.ndim == 4 else x[None]
     kernel, stride, dilation = w.shape[2:], pair(case["stride"]), pair(case["dilation"])
@@ -263,11 +287,25 @@ def test_col2im_is_the_adjoint_of_im2col(float64, data):
                 for side, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
     xd = mg.backend.to_device(x)
     cols = C.im2col(xd, kernel, stride, pads, out, dilation)
-    assert cols.shape == (x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out[0] * out[1])
     c = mg.backend.to_device(np.random.default_rng(x.size).standard_normal(cols.shape))
     back = C.col2im(c, x.shape, kernel, stride, pads, dilation=dilation, out_size=out)
     assert back.shape == x.shape
     np.testing.assert_allclose(float((cols * c).sum()), float((xd * back).sum()), rtol=1e-10)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("c_in, c_out", [(8, 1), (1, 8), (6, 6)])
+def test_both_transposed_methods_run_inside_the_ops(float64, transposed, c_in, c_out):
+    """Thin and wide layers take different methods for the transposed direction; each
+    matches PyTorch's numbers where installed, the loop reference otherwise."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, c_in, 5, 6))
+    w = rng.standard_normal((c_in, c_out, 4, 3) if transposed else (c_out, c_in, 4, 3))
+    case = {"stride": 2, "padding": 1, **({"output_padding": 1} if transposed else {})}
+    ours = as_tensors(x, w, None)
+    y = conv(ours, case, transposed)
+    np.testing.assert_allclose(y.numpy(), reference(x, w, None, case, transposed), rtol=1e-12)
+    assert mg.gradcheck(lambda *t: conv(t, case, transposed), ours)
 
 
 def test_functional_re_exports_the_convolutions_and_nodes_carry_their_names():
@@ -340,15 +378,15 @@ def test_gradcheck_catches_a_wrong_conv2d_input_gradient(float64, monkeypatch):
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
     fn = lambda x_, w_: F.conv2d(x_, w_, stride=2, padding=1)  # noqa: E731
     assert mg.gradcheck(fn, [x, w])
-    col2im = C.col2im
+    transposed = C.conv_transpose_array
 
-    def col2im_missing_a_tap(cols, shape, kernel, *args):
-        cols = cols.reshape(shape[1], kernel[0] * kernel[1], -1).copy()
-        cols[:, 0] = 0  # forget what kernel offset (0, 0) contributes
-        return col2im(cols, shape, kernel, *args)
+    def transposed_missing_a_tap(g, weight, *args):
+        weight = weight.copy()
+        weight[:, :, 0, 0] = 0  # forget what kernel offset (0, 0) contributes
+        return transposed(g, weight, *args)
 
-    # conv2d's forward never calls col2im, so only its input gradient is wrong
-    monkeypatch.setattr(C, "col2im", col2im_missing_a_tap)
+    # conv2d's forward never calls the transposed convolution: only its input gradient is wrong
+    monkeypatch.setattr(C, "conv_transpose_array", transposed_missing_a_tap)
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(fn, [x, w])
     assert mg.gradcheck(lambda w_: fn(x, w_), [w])
