@@ -13,8 +13,39 @@ input, as PyTorch does.
 
 from __future__ import annotations
 
+import math
+import threading
+
 from . import backend as B
+from .tensor import is_grad_enabled as _grad_enabled
 from .tensor import op
+
+SCRATCH_LIMIT = 1 << 26  # bytes: larger temporaries are allocated afresh
+
+
+class _Scratch(threading.local):
+    buffers: dict
+
+    def __init__(self):
+        self.buffers = {}
+
+
+_scratch = _Scratch()
+
+
+def scratch(slot, shape, dtype):
+    """An uninitialised array of ``shape`` in this thread's reusable buffer ``slot``, for
+    temporaries that never leave one convolution call: a training loop then does not
+    page-fault fresh memory for them every step (why: benchmarks/results/conv.md). Arrays
+    over SCRATCH_LIMIT bytes are allocated afresh and not kept."""
+    xp, size = B.xp, math.prod(shape)
+    if size * B.xp.dtype(dtype).itemsize > SCRATCH_LIMIT:
+        return xp.empty(shape, dtype=dtype)
+    key = (slot, xp.__name__, B.xp.dtype(dtype).str)
+    buffer = _scratch.buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch.buffers[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
 
 
 def as_pair(value, name, minimum):
@@ -93,24 +124,26 @@ def _valid(count, step, offset, size):
     return lo, max(lo, hi)
 
 
-def im2col(x, kernel, stride, padding, out_size, dilation=(1, 1)):
+def im2col(x, kernel, stride, padding, out_size, dilation=(1, 1), out=None):
     """The contiguous (C·kh·kw, Ho·Wo·N) column matrix of the NCHW array ``x``:
     cols[(c, i, j), (ho, wo, n)] = x_pad[n, c, sh·ho + dh·i, sw·wo + dw·j]. ``kernel``,
     ``stride``, ``dilation`` and the output size ``out_size`` are pairs (rows, columns);
-    ``padding`` a pair, or a pair of (before, after) pairs. Copied tap by tap from x itself,
-    one strided block each (the zero padding is never built)."""
+    ``padding`` a pair, or a pair of (before, after) pairs; written into ``out`` when given.
+    Copied tap by tap from x itself, one strided block each (the zero padding is never
+    built)."""
     xp = B.xp
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
     (pt, _), (pl, _) = _pads(padding)
     source = chwn(x)
     c, h, w, n = source.shape
+    cols = xp.empty((c, kh, kw, ho, wo, n), dtype=x.dtype) if out is None else \
+        out.reshape(c, kh, kw, ho, wo, n)
     if not (pt or pl) and sh * (ho - 1) + dh * (kh - 1) < h and sw * (wo - 1) + dw * (kw - 1) < w:
         s_c, s_h, s_w, s_n = source.strides  # every window inside x: one strided copy
-        windows = xp.lib.stride_tricks.as_strided(
+        xp.copyto(cols, xp.lib.stride_tricks.as_strided(
             source, shape=(c, kh, kw, ho, wo, n),
-            strides=(s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw, s_n))
-        return xp.ascontiguousarray(windows).reshape(c * kh * kw, ho * wo * n)
-    cols = xp.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+            strides=(s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw, s_n)))
+        return cols.reshape(c * kh * kw, ho * wo * n)
     for i in range(kh):
         a0, a1 = _valid(ho, sh, dh * i - pt, h)
         for j in range(kw):
@@ -142,7 +175,8 @@ def col2im(cols, shape, kernel, stride, padding, bias=None, dilation=(1, 1), out
                     (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
     ho, wo = out_size
     cols = cols.reshape(c, kh, kw, ho, wo, n)
-    padded = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=cols.dtype)
+    padded = scratch("canvas", (c, h + pt + pb, w + pl + pr, n), cols.dtype)
+    padded.fill(0)
     for i in range(kh):
         for j in range(kw):
             padded[:, dh * i:dh * i + sh * (ho - 1) + 1:sh,
@@ -172,7 +206,9 @@ def conv_transpose_columns(x, weight, stride, padding, dilation, groups, out_siz
     source = chwn(x)
     c, h, w, n = source.shape
     kernel = weight.shape[2:]
-    z = _mm(_t(_stack(weight.reshape(c, -1), groups)), _stack(source.reshape(c, -1), groups))
+    w3 = _t(_stack(weight.reshape(c, -1), groups))
+    z = _mm(w3, _stack(source.reshape(c, -1), groups),
+            scratch("columns", (groups, w3.shape[1], h * w * n), x.dtype))
     after = [max(0, s * (side - 1) + d * (k - 1) + 1 - p - t) for s, side, d, k, p, t in
              zip(stride, (h, w), dilation, kernel, padding, out_size)]
     return col2im(z, (n, weight.shape[1] * groups, *out_size), kernel, stride,
@@ -227,7 +263,7 @@ def conv_transpose_phases(x, weight, stride, padding, dilation, groups, out_size
             y5[:, :, :, rho_w::stride[1]] = fill
             continue
         # stacked[g, jj, cg, u, b, n] = x[n, g·Cg + cg, u + u_min, b − e_jj], zero outside x
-        stacked = xp.empty((groups, len(taps_w), c_group, height, count_w, n), dtype=x.dtype)
+        stacked = scratch("stacked", (groups, len(taps_w), c_group, height, count_w, n), x.dtype)
         for jj, (_, e) in enumerate(taps_w):
             b0, b1 = _valid(count_w, 1, -e, w)
             tap = stacked[:, jj]
@@ -236,12 +272,19 @@ def conv_transpose_phases(x, weight, stride, padding, dilation, groups, out_size
             tap[:, :, h0:h1, b0:b1] = groups_x[:, :, h0 + u_min:h1 + u_min, b0 - e:b1 - e]
         stacked = stacked.reshape(groups, len(taps_w) * c_group, height * count_w * n)
         parts = {}  # row phase -> its products, (G, Og, count_h, count_w, N) views
+        sizes = [len(readers) * max(count_h for _, count_h, _ in readers) for readers in
+                 by_offset.values()]
+        products = scratch("products", (groups * o_group * count_w * n * sum(sizes),), x.dtype)
+        used = 0
         for offset, readers in sorted(by_offset.items()):
             sub = w5[:, :, :, [i for _, _, i in readers]][..., [j for j, _ in taps_w]]
             sub = sub.transpose(0, 3, 2, 4, 1).reshape(groups, -1, len(taps_w) * c_group)
             count = max(count_h for _, count_h, _ in readers)
-            start = offset * count_w * n
-            product = _mm(sub, stacked[:, :, start:start + count * count_w * n])
+            start, length = offset * count_w * n, count * count_w * n
+            size = groups * len(readers) * o_group * length
+            product = _mm(sub, stacked[:, :, start:start + length],
+                          products[used:used + size].reshape(groups, -1, length))
+            used += size
             product = product.reshape(groups, len(readers), o_group, count, count_w, n)
             for k, (rho_h, count_h, _) in enumerate(readers):
                 parts.setdefault(rho_h, []).append(product[:, k, :, :count_h])
@@ -263,10 +306,13 @@ def conv_transpose_phases(x, weight, stride, padding, dilation, groups, out_size
     return y.transpose(3, 0, 1, 2)
 
 
-def _mm(a, b):
+def _mm(a, b, out=None):
     """a @ b for (G, M, K) and (G, K, L) stacks, flattened to (G·M, L): one 2-D GEMM when
-    G = 1, one per group otherwise."""
-    product = a[0] @ b[0] if a.shape[0] == 1 else a @ b
+    G = 1, one per group otherwise; into the contiguous (G, M, L) ``out`` when given."""
+    if a.shape[0] == 1:
+        product = B.xp.matmul(a[0], b[0], out=None if out is None else out[0])
+    else:
+        product = B.xp.matmul(a, b, out=out)
     return product.reshape(-1, product.shape[-1])
 
 
@@ -277,6 +323,14 @@ def _stack(a, groups):
 
 def _t(a):
     return a.swapaxes(1, 2)
+
+
+def _like(gx, x):
+    """The NCHW view ``gx`` reshaped to ``x`` and in its memory layout: kept as it is for an
+    x of (C, H, W, N) memory, copied to C order otherwise, so that the ops before a
+    convolution meet one layout in their backward too."""
+    gx = gx.reshape(x.shape)
+    return gx if gx.flags.c_contiguous or not x.flags.c_contiguous else B.xp.ascontiguousarray(gx)
 
 
 def _batched(g):
@@ -303,13 +357,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: kernel {kernel} (dilated to {extent}) is larger than the "
                          f"padded input {padded}; got {shapes}")
     ho, wo = (padded[0] - extent[0]) // stride[0] + 1, (padded[1] - extent[1]) // stride[1] + 1
-    cols = _stack(im2col(xd, kernel, stride, pads, (ho, wo), dilation), groups)
+    keep = weight.requires_grad and _grad_enabled()  # only the weight gradient needs cols
+    rows = xd.shape[1] * kh * kw
+    cols = _stack(im2col(xd, kernel, stride, pads, (ho, wo), dilation,
+                         None if keep else scratch("cols", (rows, ho * wo * n), xd.dtype)),
+                  groups)
     w3 = _stack(weight.data.reshape(out_channels, -1), groups)
     out = _mm(w3, cols).reshape(out_channels, ho, wo, n)
     if bias is not None:
         out += bias.data.reshape(-1, 1, 1, 1)
     out = out.transpose(3, 0, 1, 2)  # NCHW view of (O, Ho, Wo, N)
-    cols = cols if weight.requires_grad else None  # only the weight gradient needs it
+    cols = cols if keep else None
     before = pads[0][0], pads[1][0]
 
     def backward(g):
@@ -317,8 +375,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         g2 = chwn(g).reshape(out_channels, -1)
         gx = gw = None
         if x.requires_grad:
-            gx = conv_transpose_array(g, weight.data, stride, before, dilation, groups,
-                                       (h, w)).reshape(x.shape)
+            gx = _like(conv_transpose_array(g, weight.data, stride, before, dilation, groups,
+                                            (h, w)), x.data)
         if weight.requires_grad:
             gw = _mm(_stack(g2, groups), _t(cols)).reshape(weight.shape)
         if bias is None:
@@ -360,11 +418,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
     def backward(g):
         g = _batched(g)
-        cols = _stack(im2col(g, kernel, stride, padding, (h, w), dilation), groups)
+        rows = g.shape[1] * kh * kw
+        cols = _stack(im2col(g, kernel, stride, padding, (h, w), dilation,
+                             scratch("cols", (rows, h * w * n), g.dtype)), groups)
         gx = gw = None
         if x.requires_grad:
-            gx = _mm(w3, cols).reshape(in_channels, h, w, n).transpose(3, 0, 1, 2)
-            gx = gx.reshape(x.shape)
+            gx = _like(_mm(w3, cols).reshape(in_channels, h, w, n).transpose(3, 0, 1, 2),
+                       x.data)
         if weight.requires_grad:
             gw = _mm(x3, _t(cols)).reshape(weight.shape)
         if bias is None:
