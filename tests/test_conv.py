@@ -11,6 +11,7 @@ import minigan as mg
 import minigan.functional as F
 from minigan import conv as C
 from minigan.backend import to_numpy as host
+from minigan.testing import check_module_gradients
 
 # --- direct references: one output (or input) pixel at a time, no im2col ----------------
 
@@ -411,3 +412,137 @@ def test_gradcheck_catches_a_wrong_conv_transpose2d_backward(float64, monkeypatc
         mg.gradcheck(fn, [x, w])
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(lambda w_: fn(x, w_), [w])
+
+
+# --- PyTorch's parameters: dilation, groups, padding strings, unbatched input -----------
+
+LAYER_CASES = [
+    ("Conv2d", (4, 6, 3), {"padding": "same", "dilation": 2, "groups": 2}),
+    ("Conv2d", (4, 6, (2, 3)), {"padding": "same"}),
+    ("Conv2d", (6, 6, 3), {"stride": (2, 1), "padding": "valid", "groups": 6, "bias": False}),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1,
+                                    "groups": 2, "dilation": 2}),
+    ("ConvTranspose2d", (2, 3, (3, 2)), {"stride": (1, 2), "dilation": (3, 1),
+                                         "output_padding": (2, 1), "bias": False}),
+]
+
+
+@pytest.mark.parametrize("unbatched", [False, True], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("name, args, kwargs", LAYER_CASES)
+def test_layers_with_pytorchs_parameters_match_torch(float64, torch, name, args, kwargs,
+                                                     unbatched):
+    ours, theirs = getattr(mg.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    theirs = theirs.double()
+    assert ours.weight.shape == tuple(theirs.weight.shape)
+    assert repr(ours) == repr(theirs)
+    with torch.no_grad():
+        for pname, p in theirs.named_parameters():
+            p.copy_(torch.tensor(host(getattr(ours, pname).data)))
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((args[0], 7, 6) if unbatched else (2, args[0], 7, 6))
+    xt, tx = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, out = ours(xt), theirs(tx)
+    assert y.shape == tuple(out.shape)
+    np.testing.assert_allclose(y.numpy(), out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(host(xt.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for pname, p in theirs.named_parameters():
+        np.testing.assert_allclose(host(getattr(ours, pname).grad), p.grad.numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, args, kwargs", LAYER_CASES)
+def test_layers_with_pytorchs_parameters_pass_gradcheck(float64, name, args, kwargs):
+    layer = getattr(mg.nn, name)(*args, **kwargs)
+    x = mg.tensor(np.random.default_rng(10).standard_normal((2, args[0], 5, 4)),
+                  requires_grad=True)
+    assert check_module_gradients(layer, x)
+
+
+def test_unbatched_input_is_one_sample_of_a_batch():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 6, 5)).astype(np.float32)
+    for op, w in ((F.conv2d, rng.standard_normal((4, 3, 3, 3))),
+                  (F.conv_transpose2d, rng.standard_normal((3, 4, 3, 3)))):
+        w = mg.tensor(w.astype(np.float32))
+        xt = mg.tensor(x, requires_grad=True)
+        y = op(xt, w, stride=2, padding=1)
+        expected = op(mg.tensor(x[None]), w, stride=2, padding=1).numpy()[0]
+        assert y.shape == expected.shape and y.dtype == np.float32
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+        y.sum().backward()
+        assert xt.grad.shape == x.shape
+
+
+ARGUMENT_ERRORS = [
+    (F.conv2d, (1, 4, 5, 5), (6, 1, 3, 3), {"groups": 4}, "divisible by groups=4"),
+    (F.conv2d, (1, 4, 5, 5), (6, 2, 3, 3), {"groups": 3}, "channels"),
+    (F.conv2d, (1, 4, 5, 5), (6, 2, 3, 3), {"groups": 0}, "groups"),
+    (F.conv2d, (1, 4, 5, 5), (6, 2, 3, 3), {"groups": 1.5}, "groups"),
+    (F.conv2d, (1, 4, 5, 5), (6, 4, 3, 3), {"padding": "same", "stride": 2}, "strided"),
+    (F.conv2d, (1, 4, 5, 5), (6, 4, 3, 3), {"padding": "full"}, "'valid' or 'same'"),
+    (F.conv2d, (1, 4, 5, 5), (6, 4, 3, 3), {"dilation": 0}, "dilation"),
+    (F.conv2d, (1, 4, 5, 5), (6, 4, 3, 3), {"dilation": 3}, "dilated to"),
+    (F.conv_transpose2d, (1, 4, 5, 5), (4, 2, 3, 3), {"padding": "same"}, "padding"),
+    (F.conv_transpose2d, (1, 4, 5, 5), (4, 2, 3, 3), {"groups": 3}, "divisible by groups"),
+    (F.conv_transpose2d, (1, 4, 5, 5), (4, 2, 3, 3), {"stride": 2, "dilation": 3,
+                                                      "output_padding": 3}, "output_padding"),
+]
+
+
+@pytest.mark.parametrize("op, x_shape, w_shape, kwargs, words", ARGUMENT_ERRORS)
+def test_bad_new_arguments_raise_one_clear_error(op, x_shape, w_shape, kwargs, words):
+    x, w = mg.tensor(np.zeros(x_shape)), mg.tensor(np.zeros(w_shape))
+    with pytest.raises(ValueError, match=words):
+        op(x, w, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"groups": 3}, "in_channels .* divisible by groups"),
+    ({"groups": 2, "out_channels": 5}, "out_channels .* divisible by groups"),
+    ({"padding": "same", "stride": 2}, "strided"), ({"padding": "half"}, "'valid' or 'same'"),
+    ({"dilation": (1, 0)}, "dilation"),
+])
+def test_conv2d_layer_rejects_bad_arguments(kwargs, words):
+    kwargs = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=words):
+        mg.nn.Conv2d(**kwargs)
+
+
+# --- scratch buffers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_outputs_and_gradients_never_share_the_scratch_buffers(transposed):
+    """A second call of the same shapes reuses the temporaries of the first; its outputs
+    and gradients must not change the first's."""
+    rng = np.random.default_rng(12)
+    c_in, c_out = (8, 8) if transposed else (8, 2)  # both transposed methods
+    w_shape = (c_in, c_out, 4, 4) if transposed else (c_out, c_in, 4, 4)
+    op = F.conv_transpose2d if transposed else F.conv2d
+    results = []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        x = mg.tensor(rng.standard_normal((3, c_in, 6, 6)).astype(np.float32),
+                      requires_grad=True)
+        w = mg.tensor(rng.standard_normal(w_shape).astype(np.float32), requires_grad=True)
+        y = op(x, w, stride=2, padding=1)
+        y.backward(np.ones(y.shape, np.float32))
+        results.append((y, x.grad, w.grad, [host(a).copy() for a in (y.data, x.grad, w.grad)]))
+    for y, gx, gw, copies in results:
+        for now, then in zip((y.data, gx, gw), copies):
+            np.testing.assert_array_equal(host(now), then)
+
+
+def test_scratch_reuses_one_buffer_per_slot_up_to_the_limit(monkeypatch):
+    a = C.scratch("test-slot", (4, 5), np.float32)
+    b = C.scratch("test-slot", (2, 3), np.float32)
+    assert b.base is a.base and b.shape == (2, 3)
+    assert C.scratch("test-slot", (4, 5), np.float64).base is not a.base
+    monkeypatch.setattr(C, "SCRATCH_LIMIT", 16)
+    big = C.scratch("test-slot", (4, 5), np.float32)
+    assert big.base is None  # allocated afresh, not kept
+    monkeypatch.undo()
+    assert C.scratch("test-slot", (4, 5), np.float32).base is a.base
