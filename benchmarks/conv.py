@@ -183,9 +183,9 @@ def time_contractions(repeats, number):
 
 def time_transposed_methods(repeats, number, single_thread):
     """Forward of both generator layers by each of minigan's two methods for the transposed
-    direction (``conv.conv_transpose_array`` picks phases for the wide layer, columns for
+    direction (``unfold.conv_transpose_array`` picks phases for the wide layer, columns for
     the thin one); CPU milliseconds at one thread, wall-clock otherwise."""
-    from minigan import conv
+    from minigan import unfold
 
     cases = {}
     for name, transposed, c_in, c_out, side in LAYERS:
@@ -195,7 +195,7 @@ def time_transposed_methods(repeats, number, single_thread):
         out = ((side - 1) * STRIDE - 2 * PADDING + KERNEL,) * 2
         for method in ("conv_transpose_phases", "conv_transpose_columns"):
             args = (x, w, (STRIDE,) * 2, (PADDING,) * 2, (1, 1), 1, out, b)
-            cases[f"{name}|{method}"] = functools.partial(getattr(conv, method), *args)
+            cases[f"{name}|{method}"] = functools.partial(getattr(unfold, method), *args)
     results = {key: case() for key, case in cases.items()}
     for key, value in results.items():
         twin = results[key.split("|")[0] + "|conv_transpose_phases"]

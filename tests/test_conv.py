@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from minigan import conv as C
+from minigan import unfold as U
 from minigan.backend import to_numpy as host
 from minigan.testing import check_module_gradients
 
@@ -264,14 +265,14 @@ def test_the_transposed_convolution_is_the_adjoint_of_im2col(float64, method, da
     groups, pads = case["groups"], reference_pads(case["padding"], kernel, dilation)
     out = tuple((side + sum(p) - d * (k - 1) - 1) // s + 1
                 for side, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
-    cols = host(C.im2col(mg.backend.to_device(x), kernel, stride, pads, out, dilation))
+    cols = host(U.im2col(mg.backend.to_device(x), kernel, stride, pads, out, dilation))
     assert cols.shape == (x.shape[1] * kernel[0] * kernel[1], out[0] * out[1] * x.shape[0])
     # per group: (O/G, C/G·kh·kw) @ (C/G·kh·kw, Ho·Wo·N)
     y = np.einsum("gok,gkl->gol", w.reshape(groups, w.shape[0] // groups, -1),
                   cols.reshape(groups, cols.shape[0] // groups, -1)).reshape(w.shape[0], -1)
     g = np.random.default_rng(x.size).standard_normal(y.shape)
     g_nchw = g.reshape(w.shape[0], *out, x.shape[0]).transpose(3, 0, 1, 2)
-    back = host(getattr(C, method)(mg.backend.to_device(g_nchw), mg.backend.to_device(w),
+    back = host(getattr(U, method)(mg.backend.to_device(g_nchw), mg.backend.to_device(w),
                                    stride, (pads[0][0], pads[1][0]), dilation, groups,
                                    x.shape[2:]))
     assert back.shape == x.shape
@@ -287,9 +288,9 @@ def test_col2im_is_the_adjoint_of_im2col(float64, data):
     out = tuple((side + sum(p) - d * (k - 1) - 1) // s + 1
                 for side, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
     xd = mg.backend.to_device(x)
-    cols = C.im2col(xd, kernel, stride, pads, out, dilation)
+    cols = U.im2col(xd, kernel, stride, pads, out, dilation)
     c = mg.backend.to_device(np.random.default_rng(x.size).standard_normal(cols.shape))
-    back = C.col2im(c, x.shape, kernel, stride, pads, dilation=dilation, out_size=out)
+    back = U.col2im(c, x.shape, kernel, stride, pads, dilation=dilation, out_size=out)
     assert back.shape == x.shape
     np.testing.assert_allclose(float((cols * c).sum()), float((xd * back).sum()), rtol=1e-10)
 
@@ -379,7 +380,7 @@ def test_gradcheck_catches_a_wrong_conv2d_input_gradient(float64, monkeypatch):
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
     fn = lambda x_, w_: F.conv2d(x_, w_, stride=2, padding=1)  # noqa: E731
     assert mg.gradcheck(fn, [x, w])
-    transposed = C.conv_transpose_array
+    transposed = U.conv_transpose_array
 
     def transposed_missing_a_tap(g, weight, *args):
         weight = weight.copy()
@@ -387,7 +388,7 @@ def test_gradcheck_catches_a_wrong_conv2d_input_gradient(float64, monkeypatch):
         return transposed(g, weight, *args)
 
     # conv2d's forward never calls the transposed convolution: only its input gradient is wrong
-    monkeypatch.setattr(C, "conv_transpose_array", transposed_missing_a_tap)
+    monkeypatch.setattr(U, "conv_transpose_array", transposed_missing_a_tap)
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(fn, [x, w])
     assert mg.gradcheck(lambda w_: fn(x, w_), [w])
@@ -399,7 +400,7 @@ def test_gradcheck_catches_a_wrong_conv_transpose2d_backward(float64, monkeypatc
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)))
     fn = lambda x_, w_: F.conv_transpose2d(x_, w_, stride=2, padding=1)  # noqa: E731
     assert mg.gradcheck(fn, [x, w])
-    im2col = C.im2col
+    im2col = U.im2col
 
     def im2col_missing_a_tap(array, kernel, *args):
         cols = im2col(array, kernel, *args)
@@ -407,7 +408,7 @@ def test_gradcheck_catches_a_wrong_conv_transpose2d_backward(float64, monkeypatc
         return cols
 
     # conv_transpose2d's forward never calls im2col: both of its gradients are wrong
-    monkeypatch.setattr(C, "im2col", im2col_missing_a_tap)
+    monkeypatch.setattr(U, "im2col", im2col_missing_a_tap)
     with pytest.raises(mg.GradcheckError, match="input 0"):
         mg.gradcheck(fn, [x, w])
     with pytest.raises(mg.GradcheckError, match="input 0"):
@@ -541,11 +542,11 @@ def test_scratch_reuses_one_buffer_per_slot_up_to_the_limit(monkeypatch):
         array[...] = value
         return host(first).ravel()
 
-    first = C.scratch("test-slot", (4, 5), np.float32)
+    first = U.scratch("test-slot", (4, 5), np.float32)
     write(first, 0)
-    assert (write(C.scratch("test-slot", (2, 3), np.float32), 1)[:6] == 1).all()
-    assert (write(C.scratch("test-slot", (4, 5), np.float64), 2) != 2).all()  # own buffer
-    monkeypatch.setattr(C, "SCRATCH_LIMIT", 16)
-    assert (write(C.scratch("test-slot", (4, 5), np.float32), 3) != 3).all()  # afresh
+    assert (write(U.scratch("test-slot", (2, 3), np.float32), 1)[:6] == 1).all()
+    assert (write(U.scratch("test-slot", (4, 5), np.float64), 2) != 2).all()  # own buffer
+    monkeypatch.setattr(U, "SCRATCH_LIMIT", 16)
+    assert (write(U.scratch("test-slot", (4, 5), np.float32), 3) != 3).all()  # afresh
     monkeypatch.undo()
-    assert (write(C.scratch("test-slot", (4, 5), np.float32), 4) == 4).all()
+    assert (write(U.scratch("test-slot", (4, 5), np.float32), 4) == 4).all()
