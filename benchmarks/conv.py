@@ -9,12 +9,22 @@ of a DCGAN on 28x28 MNIST, batch 64, float32, 4x4 kernels, stride 2, padding 1:
                    conv_transpose2d 64 -> 1    14x14 -> 28x28
 
 minigan and PyTorch run in the same process, interleaved, and the median of the repeats is
-reported, so their ratio holds up on a noisy machine. Each thread setting runs in its own
+reported, so their ratio holds up on a noisy machine. At one thread the CPU time of the
+timing thread (``time.thread_time``) is reported beside the wall clock: time slices lost to
+other jobs do not count in it, so it is the steadier number on a loaded machine (memory
+bandwidth shared with them still does). The inputs are C-contiguous NCHW arrays, so minigan
+pays its transposing copy into its (C, H, W, N) layout on every layer here, which inside a
+network only the first convolution after a non-convolution layer pays. Each thread setting
+runs in its own
 subprocess: the libraries' defaults, and both limited to one thread (OMP/OPENBLAS/MKL
 variables plus torch.set_num_threads(1)); a third run at one thread also keeps glibc from
 returning freed memory to the kernel (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_), to
-show what page faults on freshly allocated arrays cost both peers. Peak resident memory of
-one step of each layer is measured in fresh subprocesses that import only that peer.
+show what page faults on freshly allocated arrays cost both peers. Two method comparisons
+follow: the forward of the 64->128 conv by contraction (im2col copy + matmul, tensordot or
+einsum on the strided view) and both generator layers' forward (transposed convolutions)
+by sub-pixel phases and by per-tap columns + col2im, minigan's two methods. Peak resident
+memory of one step of each layer is measured in fresh subprocesses that import only that
+peer.
 
     python benchmarks/conv.py [--repeats 15] [--number 5] [--out benchmarks/results/conv.md]
 """
@@ -23,12 +33,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
 from common import blas_threads, interleaved_medians, publish
@@ -94,8 +107,23 @@ def torch_step(transposed, x, w, b, g):
 PEERS = {"minigan": minigan_step, "torch": torch_step}
 
 
+def cpu_medians(cases, repeats, number):
+    """Median CPU milliseconds of this thread per call of each case, cases interleaved."""
+    for case in cases.values():
+        case()
+    samples = {key: [] for key in cases}
+    for _ in range(repeats):
+        for key, case in cases.items():
+            start = time.thread_time()
+            for _ in range(number):
+                case()
+            samples[key].append((time.thread_time() - start) / number * 1e3)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def time_layers(repeats, number, single_thread):
-    """Median milliseconds per forward+backward, per layer and peer, peers interleaved."""
+    """Median milliseconds per forward+backward, per layer and peer, peers interleaved; at
+    one thread also the timing thread's CPU milliseconds."""
     import torch
 
     if single_thread:
@@ -106,8 +134,11 @@ def time_layers(repeats, number, single_thread):
         for peer, build in PEERS.items():
             steps[(name, peer)] = build(transposed, *arrays)
     medians = interleaved_medians(steps, repeats, number)
+    cpu = cpu_medians(steps, repeats, number) if single_thread else {}
     return {"ms": {f"{name}|{peer}": ms for (name, peer), ms in medians.items()},
+            "cpu_ms": {f"{name}|{peer}": ms for (name, peer), ms in cpu.items()},
             "contractions": time_contractions(repeats, number),
+            "transposed": time_transposed_methods(repeats, number, single_thread),
             "torch_threads": torch.get_num_threads(), "numpy_threads": blas_threads(),
             "numpy": np.__version__, "torch": torch.__version__}
 
@@ -148,6 +179,29 @@ def time_contractions(repeats, number):
         got = got.numpy() if hasattr(got, "numpy") else got
         assert np.allclose(got, expected, rtol=1e-3, atol=1e-3), name
     return interleaved_medians(cases, repeats, number, warmup=0)
+
+
+def time_transposed_methods(repeats, number, single_thread):
+    """Forward of both generator layers by each of minigan's two methods for the transposed
+    direction (``unfold.conv_transpose_array`` picks phases for the wide layer, columns for
+    the thin one); CPU milliseconds at one thread, wall-clock otherwise."""
+    from minigan import unfold
+
+    cases = {}
+    for name, transposed, c_in, c_out, side in LAYERS:
+        if not transposed:
+            continue
+        x, w, b, _ = layer_arrays(transposed, c_in, c_out, side)
+        out = ((side - 1) * STRIDE - 2 * PADDING + KERNEL,) * 2
+        for method in ("conv_transpose_phases", "conv_transpose_columns"):
+            args = (x, w, (STRIDE,) * 2, (PADDING,) * 2, (1, 1), 1, out, b)
+            cases[f"{name}|{method}"] = functools.partial(getattr(unfold, method), *args)
+    results = {key: case() for key, case in cases.items()}
+    for key, value in results.items():
+        twin = results[key.split("|")[0] + "|conv_transpose_phases"]
+        assert np.allclose(value, twin, rtol=1e-4, atol=1e-4), key
+    timer = cpu_medians if single_thread else interleaved_medians
+    return timer(cases, repeats, number)
 
 
 def peak_rss(peer, layer_index):
@@ -209,24 +263,42 @@ def main(argv=None):
              f"Command: `{command}`",
              "",
              "One forward+backward (input, weight and bias gradients), batch 64, float32, "
-             "4x4 kernel, stride 2, padding 1; median of interleaved repeats, milliseconds.",
+             "4x4 kernel, stride 2, padding 1; median of interleaved repeats, milliseconds "
+             "(wall clock; \"cpu\" columns: CPU time of the timing thread).",
              ""]
     for mode, result in modes.items():
+        cpu = result["cpu_ms"]
         lines += [f"### Threads: {mode} (numpy OpenBLAS {result['numpy_threads']}, "
                   f"torch {result['torch_threads']})",
                   "",
-                  "| layer | minigan (ms) | torch (ms) | minigan / torch |",
-                  "|---|---|---|---|"]
-        totals = {"minigan": 0.0, "torch": 0.0}
+                  "| layer | minigan (ms) | torch (ms) | minigan / torch"
+                  + (" | minigan cpu | torch cpu | cpu ratio |" if cpu else " |"),
+                  "|---|---|---|---|" + ("---|---|---|" if cpu else "")]
+        totals = {key: 0.0 for key in ("minigan", "torch", "minigan cpu", "torch cpu")}
         for name, *_ in LAYERS:
             ours, theirs = result["ms"][f"{name}|minigan"], result["ms"][f"{name}|torch"]
             totals["minigan"] += ours
             totals["torch"] += theirs
-            lines.append(f"| {name} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |")
-        lines += [f"| **all four** | {totals['minigan']:.2f} | {totals['torch']:.2f} | "
-                  f"**{totals['minigan'] / totals['torch']:.2f}** |", "",
+            row = f"| {name} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |"
+            if cpu:
+                ours, theirs = cpu[f"{name}|minigan"], cpu[f"{name}|torch"]
+                totals["minigan cpu"] += ours
+                totals["torch cpu"] += theirs
+                row += f" {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |"
+            lines.append(row)
+        row = (f"| **all four** | {totals['minigan']:.2f} | {totals['torch']:.2f} | "
+               f"**{totals['minigan'] / totals['torch']:.2f}** |")
+        if cpu:
+            row += (f" {totals['minigan cpu']:.2f} | {totals['torch cpu']:.2f} | "
+                    f"**{totals['minigan cpu'] / totals['torch cpu']:.2f}** |")
+        lines += [row, "",
                   "Forward only of the 64->128 conv, by contraction (ms): "
                   + ", ".join(f"{name} {ms:.2f}" for name, ms in result["contractions"].items()),
+                  "",
+                  "Forward of the generator layers by minigan's two transposed methods "
+                  f"({'cpu ' if cpu else ''}ms): "
+                  + ", ".join(f"{key.replace('|', ' by ')} {ms:.2f}"
+                              for key, ms in result["transposed"].items()),
                   ""]
     lines += ["### Peak RSS of one forward+backward (fresh subprocess per layer and peer)",
               "",

@@ -16,7 +16,8 @@ no_grad, J, backward, gradient norm, Adam) and one generator descent (critic hel
 then the logged statistics as host floats (both peers compute them every step; the
 training command computes them only on logged steps, about 5% cheaper). Both peers run in
 one process, interleaved, and the median of the repeats is reported, so their ratio holds up
-on a noisy machine.
+on a noisy machine; at one thread the CPU time of the timing thread is reported too, which
+time slices lost to other jobs do not inflate.
 
 Each model and setting runs in its own subprocess, because thread counts and malloc tuning
 are read at start-up: the libraries' defaults; one thread for both
@@ -46,11 +47,13 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
-from common import blas_threads, interleaved_medians, publish
+from common import blas_threads, publish
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "MKL_NUM_THREADS": "1"}
@@ -194,6 +197,26 @@ PEERS = {"minigan": minigan_step, "torch": torch_step}
 # --- measurement --------------------------------------------------------------------------
 
 
+def timed_medians(cases, repeats, number, warmup):
+    """Median milliseconds per call of each case, by the wall clock and by the CPU time of
+    this thread (``time.thread_time``: time slices lost to other jobs do not count; with
+    more than one thread it misses the others, so only the one-thread settings report it).
+    The cases take turns within every repeat."""
+    for case in cases.values():
+        for _ in range(warmup):
+            case()
+    wall, cpu = ({key: [] for key in cases} for _ in range(2))
+    for _ in range(repeats):
+        for key, case in cases.items():
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            for _ in range(number):
+                case()
+            cpu[key].append((time.thread_time() - start_cpu) / number * 1e3)
+            wall[key].append((time.perf_counter() - start) / number * 1e3)
+    return ({key: statistics.median(v) for key, v in wall.items()},
+            {key: statistics.median(v) for key, v in cpu.items()})
+
+
 def time_steps(model, peers, repeats, single_thread):
     """Median milliseconds per iteration of each peer, peers interleaved. torch is imported
     only when it is one of the peers (it changes glibc's thresholds, see the docstring)."""
@@ -204,7 +227,8 @@ def time_steps(model, peers, repeats, single_thread):
         if single_thread:
             torch.set_num_threads(1)
     steps = {peer: PEERS[peer](model) for peer in peers}
-    return {"ms": interleaved_medians(steps, repeats, NUMBER[model], warmup=3),
+    wall, cpu = timed_medians(steps, repeats, NUMBER[model], warmup=3)
+    return {"ms": wall, "cpu_ms": cpu,
             "torch_threads": torch.get_num_threads() if torch else None,
             "numpy_threads": blas_threads(), "numpy": np.__version__,
             "torch": torch.__version__ if torch else None, "python": platform.python_version()}
@@ -256,6 +280,7 @@ def main(argv=None):
             results[mode, model] = run_worker(worker, MODES[mode])
             alone = run_worker(worker + ["--peers", "minigan"], MODES[mode])
             results[mode, model]["ms"]["minigan alone"] = alone["ms"]["minigan"]
+            results[mode, model]["cpu_ms"]["minigan alone"] = alone["cpu_ms"]["minigan"]
     load_after = os.getloadavg()
 
     command = (f"python benchmarks/train_step.py --models {' '.join(args.models)} "
@@ -279,18 +304,28 @@ def main(argv=None):
              "Milliseconds per `VDMTrainer.step()` (K = 1 critic ascent + 1 generator descent "
              "+ statistics), median of interleaved repeats. \"minigan\" ran next to torch in one "
              "process; \"alone\" ran in a process without torch, as `python -m minigan.train` "
-             "does.",
+             "does. At one thread the CPU time of the timing thread follows (`thread_time`: "
+             "the steadier number on a loaded machine, where the wall clock also counts the "
+             "time slices other jobs took).",
              "",
              "| setting (numpy BLAS / torch threads) | model | minigan alone (ms) | minigan (ms) "
-             "| torch (ms) | minigan / torch | alone / torch |",
-             "|---|---|---|---|---|---|---|"]
+             "| torch (ms) | minigan / torch | alone / torch | cpu: alone / minigan / torch "
+             "(ms) | cpu: minigan / torch | cpu: alone / torch |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (mode, model), result in results.items():
         threads = f"{result['numpy_threads']} / {result['torch_threads']}"
-        ms = result["ms"]
-        lines.append(f"| {mode} ({threads}) | {model} | {ms['minigan alone']:.3f} | "
-                     f"{ms['minigan']:.3f} | {ms['torch']:.3f} | "
-                     f"**{ms['minigan'] / ms['torch']:.2f}** | "
-                     f"**{ms['minigan alone'] / ms['torch']:.2f}** |")
+        ms, cpu = result["ms"], result["cpu_ms"]
+        row = (f"| {mode} ({threads}) | {model} | {ms['minigan alone']:.3f} | "
+               f"{ms['minigan']:.3f} | {ms['torch']:.3f} | "
+               f"**{ms['minigan'] / ms['torch']:.2f}** | "
+               f"**{ms['minigan alone'] / ms['torch']:.2f}** |")
+        if "1 thread" in mode:
+            row += (f" {cpu['minigan alone']:.1f} / {cpu['minigan']:.1f} / {cpu['torch']:.1f} | "
+                    f"**{cpu['minigan'] / cpu['torch']:.2f}** | "
+                    f"**{cpu['minigan alone'] / cpu['torch']:.2f}** |")
+        else:
+            row += " (several threads) | | |"
+        lines.append(row)
     publish(lines, args.out)
 
 

@@ -1,23 +1,28 @@
-"""Convolutions: conv2d and conv_transpose2d as a strided view and one GEMM.
+"""Convolutions: conv2d and conv_transpose2d as a strided view and one GEMM per group.
 
-conv2d is one GEMM on an im2col matrix: cols[(c, i, j), (ho, wo, n)] =
-x_padded[n, c, s·ho + i, s·wo + j], read through a strided view and copied once so that
-the GEMM sees a contiguous (C·kh·kw, Ho·Wo·N) operand. Its adjoint, col2im, adds the
-columns back with one strided slice-add per kernel offset. conv_transpose2d is that
-adjoint, so each op's forward is the other's input gradient and both share the helpers.
-The batch axis is innermost inside these helpers (why: benchmarks/results/conv.md); only
-the NCHW inputs and outputs are transposed.
+conv2d is a GEMM on an im2col matrix: cols[(c, i, j), (ho, wo, n)] =
+x_pad[n, c, s·ho + d·i, s·wo + d·j] (stride s, dilation d), copied once from a strided view
+so that the GEMM sees a contiguous (C·kh·kw, Ho·Wo·N) operand; with groups the rows split
+into G blocks and the GEMM is one (G, ·, ·) stack. conv_transpose2d is its adjoint in x, so
+each op's forward is the other's input gradient: the transposed direction runs by sub-pixel
+phases (no overlapping adds) or, for thin outputs, by per-tap columns and col2im. The array
+kernels are in ``unfold``; outputs are NCHW views of (C, H, W, N) memory (why:
+benchmarks/results/speed-notes.md). Both ops also take one unbatched (C, H, W) input, and
+padding "valid"/"same", dilation and groups, as PyTorch does.
 """
 
 from __future__ import annotations
 
 from . import backend as B
+from . import unfold as U
+from .tensor import is_grad_enabled as _grad_enabled
 from .tensor import op
 
 
 def as_pair(value, name, minimum):
     """An int or a pair of ints, each at least ``minimum``, as a pair of ints."""
-    pair = tuple(value) if hasattr(value, "__len__") else (value, value)
+    pair = tuple(value) if hasattr(value, "__len__") and not isinstance(value, str) else \
+        (value, value)
     try:
         whole = len(pair) == 2 and all(int(v) == v for v in pair)
     except (TypeError, ValueError):
@@ -27,145 +32,161 @@ def as_pair(value, name, minimum):
     return int(pair[0]), int(pair[1])
 
 
-def _check_conv(name, x, weight, bias, in_axis):
-    """(in_channels, out_channels, shapes) of a conv whose weight holds its input channels
-    on ``in_axis``; a ValueError naming both shapes when x, weight and bias do not fit."""
+def conv_padding(padding, kernel, stride=(1, 1), dilation=(1, 1)):
+    """conv2d's padding as ((top, bottom), (left, right)): an int or a pair, or PyTorch's
+    strings "valid" (none) and "same" (stride 1 only; the output keeps the input's size: a
+    total of d·(k − 1) per axis, the odd one on the bottom/right, as PyTorch pads it)."""
+    if not isinstance(padding, str):
+        return U.pad_pairs(as_pair(padding, "padding", 0))
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding != "same":
+        raise ValueError(f"padding must be an int, a pair of ints, 'valid' or 'same', "
+                         f"got {padding!r}")
+    if tuple(stride) != (1, 1):
+        raise ValueError(f"padding='same' is not supported for strided convolutions "
+                         f"(stride {tuple(stride)})")
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return tuple((t // 2, t - t // 2) for t in totals)
+
+
+def _channels(name, x, weight, bias, in_axis, groups):
+    """The 4-D data of x (a batch axis added to a 3-D input), the output channel count and a
+    text naming both shapes; a ValueError naming both shapes when x, weight, bias and groups
+    do not fit. The weight holds its input channels (per group) on ``in_axis``."""
     shapes = f"input {tuple(x.shape)}, weight {tuple(weight.shape)}"
-    if x.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"{name} needs a 4-D NCHW input and a 4-D weight; got {shapes}")
-    in_channels, out_channels = weight.shape[in_axis], weight.shape[1 - in_axis]
-    if x.shape[1] != in_channels:
-        raise ValueError(f"{name}: input has {x.shape[1]} channels but the weight expects "
-                         f"{in_channels}; got {shapes}")
+    if x.ndim not in (3, 4) or weight.ndim != 4:
+        raise ValueError(f"{name} needs a 3-D (C, H, W) or 4-D (N, C, H, W) input and a 4-D "
+                         f"weight; got {shapes}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    data = x.data if x.ndim == 4 else x.data.reshape(1, *x.shape)
+    if in_axis == 1:  # conv2d: weight (out, in / groups, kh, kw)
+        in_channels, out_channels, split = weight.shape[1] * groups, weight.shape[0], 0
+    else:  # conv_transpose2d: weight (in, out / groups, kh, kw)
+        in_channels, out_channels, split = weight.shape[0], weight.shape[1] * groups, 0
+    if weight.shape[split] % groups:
+        raise ValueError(f"{name}: weight dimension {split} ({weight.shape[split]}) is not "
+                         f"divisible by groups={groups}; got {shapes}")
+    if data.shape[1] != in_channels:
+        raise ValueError(f"{name}: input has {data.shape[1]} channels but the weight expects "
+                         f"{in_channels} (groups={groups}); got {shapes}")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"{name}: bias must have shape ({out_channels},), got "
                          f"{tuple(bias.shape)} with {shapes}")
-    return in_channels, out_channels, shapes
+    return data, out_channels, shapes
 
 
-def im2col(x, kernel, stride, padding, out_size):
-    """The contiguous (C·kh·kw, Ho·Wo·N) column matrix of the NCHW array ``x``:
-    cols[(c, i, j), (ho, wo, n)] = x_pad[n, c, s·ho + i, s·wo + j]. ``kernel``, ``stride``,
-    ``padding`` and the output size ``out_size`` are pairs (rows, columns)."""
-    xp = B.xp
-    n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_size
-    if ph or pw:
-        source = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-        source[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
-    else:
-        source = x.transpose(1, 2, 3, 0)
-    s_c, s_h, s_w, s_n = source.strides
-    windows = xp.lib.stride_tricks.as_strided(
-        source, shape=(c, kh, kw, ho, wo, n),
-        strides=(s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
-    return xp.ascontiguousarray(windows).reshape(c * kh * kw, n * ho * wo)
+def _swap(a):
+    return a.swapaxes(1, 2)
 
 
-def col2im(cols, shape, kernel, stride, padding, bias=None):
-    """The adjoint of im2col: add each column entry back onto its input pixel, giving a
-    contiguous NCHW array of ``shape`` (plus ``bias`` per channel), so that
-    <im2col(x), cols> = <x, col2im(cols)>."""
-    xp = B.xp
-    n, c, h, w = shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    cols = cols.reshape(c, kh, kw, ho, wo, n)
-    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            padded[:, i:i + sh * ho:sh, j:j + sw * wo:sw] += cols[:, i, j]
-    image = padded[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
-    out = xp.empty(shape, dtype=cols.dtype)
-    if bias is None:
-        out[...] = image
-    else:
-        xp.add(image, bias.reshape(1, c, 1, 1), out=out)
-    return out
+def _like(gx, x):
+    """The NCHW view ``gx`` reshaped to ``x`` and in its memory layout: kept as it is for an
+    x of (C, H, W, N) memory, copied to C order otherwise, so that the ops before a
+    convolution meet one layout in their backward too."""
+    gx = gx.reshape(x.shape)
+    return gx if gx.flags.c_contiguous or not x.flags.c_contiguous else B.xp.ascontiguousarray(gx)
 
 
-def _channels_first(x):
-    """NCHW -> the contiguous (C, H·W·N) matrix."""
-    c = x.shape[1]
-    return B.xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(c, -1)
+def _batched(g):
+    return g if g.ndim == 4 else g.reshape(1, *g.shape)
 
 
-def _from_channels_first(y, n, h, w, bias=None):
-    """(C, H·W·N) -> contiguous NCHW, adding ``bias`` per channel on the way."""
-    c = y.shape[0]
-    y = y.reshape(c, h, w, n)
-    if bias is not None:
-        y += bias.reshape(c, 1, 1, 1)
-    return B.xp.ascontiguousarray(y.transpose(3, 0, 1, 2))
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """y[n,o] = Σ_{c,i,j} w[o,c,i,j] x_pad[n, c', s·h + d·i, s·w + d·j] + b[o], c' the
+    c-th channel of o's group (PyTorch's conv2d), as W(O, C/G·kh·kw) @ im2col(x) per group;
+    one graph node, bias fused.
 
-
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """y[n,o] = Σ_{c,i,j} w[o,c,i,j] x_pad[n,c,s·h+i,s·w+j] + b[o] (PyTorch's conv2d, no
-    groups or dilation), as W(O, C·kh·kw) @ im2col(x); one graph node, bias fused.
-
-    x (N, C, H, W), weight (O, C, kh, kw), bias (O,); output side (H + 2p − kh)//s + 1.
+    input (N, C, H, W) or (C, H, W), weight (O, C/G, kh, kw), bias (O,); padding an int, a
+    pair, "valid" or "same"; output side (H + p_before + p_after − d(kh − 1) − 1)//s + 1.
     """
-    stride, padding = as_pair(stride, "stride", 1), as_pair(padding, "padding", 0)
-    _, out_channels, shapes = _check_conv("conv2d", x, weight, bias, in_axis=1)
-    n, _, h, w = x.shape
+    x = input
+    stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
+    xd, out_channels, shapes = _channels("conv2d", x, weight, bias, 1, groups)
+    n, _, h, w = xd.shape
     kernel = kh, kw = weight.shape[2:]
-    if kh > h + 2 * padding[0] or kw > w + 2 * padding[1]:
-        raise ValueError(f"conv2d: kernel {kernel} is larger than the padded input "
-                         f"{(h + 2 * padding[0], w + 2 * padding[1])}; got {shapes}")
-    ho, wo = (h + 2 * padding[0] - kh) // stride[0] + 1, (w + 2 * padding[1] - kw) // stride[1] + 1
-    cols = im2col(x.data, kernel, stride, padding, (ho, wo))
-    w2 = weight.data.reshape(out_channels, -1)
-    out = _from_channels_first(w2 @ cols, n, ho, wo, None if bias is None else bias.data)
-    cols = cols if weight.requires_grad else None  # only the weight gradient needs it
+    pads = conv_padding(padding, kernel, stride, dilation)
+    padded = h + sum(pads[0]), w + sum(pads[1])
+    extent = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    if extent[0] > padded[0] or extent[1] > padded[1]:
+        raise ValueError(f"conv2d: kernel {kernel} (dilated to {extent}) is larger than the "
+                         f"padded input {padded}; got {shapes}")
+    ho, wo = (padded[0] - extent[0]) // stride[0] + 1, (padded[1] - extent[1]) // stride[1] + 1
+    keep = weight.requires_grad and _grad_enabled()  # only the weight gradient needs cols
+    rows = xd.shape[1] * kh * kw
+    cols = U.im2col(xd, kernel, stride, pads, (ho, wo), dilation,
+                    None if keep else U.scratch("cols", (rows, ho * wo * n), xd.dtype))
+    cols = U.group_stack(cols, groups)
+    w3 = U.group_stack(weight.data.reshape(out_channels, -1), groups)
+    out = U.gemm(w3, cols).reshape(out_channels, ho, wo, n)
+    if bias is not None:
+        out += bias.data.reshape(-1, 1, 1, 1)
+    out = out.transpose(3, 0, 1, 2)  # NCHW view of (O, Ho, Wo, N)
+    cols = cols if keep else None
+    before = pads[0][0], pads[1][0]
 
     def backward(g):
-        g2 = _channels_first(g)
-        gx = (col2im(w2.T @ g2, x.shape, kernel, stride, padding)
-              if x.requires_grad else None)
-        gw = (g2 @ cols.T).reshape(weight.shape) if weight.requires_grad else None
+        g = _batched(g)
+        g2 = U.chwn(g).reshape(out_channels, -1)
+        gx = gw = None
+        if x.requires_grad:
+            gx = _like(U.conv_transpose_array(g, weight.data, stride, before, dilation,
+                                              groups, (h, w)), x.data)
+        if weight.requires_grad:
+            gw = U.gemm(U.group_stack(g2, groups), _swap(cols)).reshape(weight.shape)
         if bias is None:
             return gx, gw
         return gx, gw, (g2.sum(axis=1) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return op(out, parents, backward, name="conv2d")
+    return op(out if x.ndim == 4 else out[0], parents, backward, name="conv2d")
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
-    """The adjoint of conv2d in x (PyTorch's conv_transpose2d, no groups or dilation):
-    y = col2im(W(C_in, C_out·kh·kw)ᵀ @ x) + b; one graph node, bias fused.
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The adjoint of conv2d in x (PyTorch's conv_transpose2d):
+    y = col2im(W(C_in/G, C_out/G·kh·kw)ᵀ @ x per group) + b; one graph node, bias fused.
 
-    x (N, C_in, H, W), weight (C_in, C_out, kh, kw), bias (C_out,); output side
-    (H − 1)s − 2p + kh + output_padding, with output_padding < stride.
+    input (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out/G, kh, kw), bias (C_out,);
+    output side (H − 1)s − 2p + d(kh − 1) + output_padding + 1, with output_padding smaller
+    than the stride or the dilation.
     """
-    stride, padding = as_pair(stride, "stride", 1), as_pair(padding, "padding", 0)
+    x = input
+    stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
+    padding = as_pair(padding, "padding", 0)
     output_padding = as_pair(output_padding, "output_padding", 0)
-    in_channels, out_channels, shapes = _check_conv("conv_transpose2d", x, weight, bias,
-                                                    in_axis=0)
-    if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
+    xd, out_channels, shapes = _channels("conv_transpose2d", x, weight, bias, 0, groups)
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be smaller "
-                         f"than stride {stride}; got {shapes}")
-    n, _, h, w = x.shape
+                         f"than the stride {stride} or the dilation {dilation}; got {shapes}")
+    n, in_channels, h, w = xd.shape
     kernel = kh, kw = weight.shape[2:]
-    out_h = (h - 1) * stride[0] - 2 * padding[0] + kh + output_padding[0]
-    out_w = (w - 1) * stride[1] - 2 * padding[1] + kw + output_padding[1]
+    out_h = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    out_w = (w - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"conv_transpose2d: output size {(out_h, out_w)} is not positive "
                          f"(padding {padding} too large); got {shapes}")
-    out_shape = (n, out_channels, out_h, out_w)
-    x2 = _channels_first(x.data)
-    w2 = weight.data.reshape(in_channels, -1)
-    out = col2im(w2.T @ x2, out_shape, kernel, stride, padding,
-                  None if bias is None else bias.data)
-    x2 = x2 if weight.requires_grad else None  # only the weight gradient needs it
+    out = U.conv_transpose_array(xd, weight.data, stride, padding, dilation, groups,
+                                (out_h, out_w), None if bias is None else bias.data)
+    x3 = (U.group_stack(U.chwn(xd).reshape(in_channels, -1), groups) if weight.requires_grad
+          else None)
+    w3 = U.group_stack(weight.data.reshape(in_channels, -1), groups)
 
     def backward(g):
-        cols = im2col(g, kernel, stride, padding, (h, w))
-        gx = _from_channels_first(w2 @ cols, n, h, w) if x.requires_grad else None
-        gw = (x2 @ cols.T).reshape(weight.shape) if weight.requires_grad else None
+        g = _batched(g)
+        rows = g.shape[1] * kh * kw
+        cols = U.group_stack(U.im2col(g, kernel, stride, padding, (h, w), dilation,
+                                      U.scratch("cols", (rows, h * w * n), g.dtype)), groups)
+        gx = gw = None
+        if x.requires_grad:
+            gx = _like(U.gemm(w3, cols).reshape(in_channels, h, w, n).transpose(3, 0, 1, 2),
+                       x.data)
+        if weight.requires_grad:
+            gw = U.gemm(x3, _swap(cols)).reshape(weight.shape)
         if bias is None:
             return gx, gw
         return gx, gw, (g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return op(out, parents, backward, name="conv_transpose2d")
+    return op(out if x.ndim == 4 else out[0], parents, backward, name="conv_transpose2d")

@@ -12,7 +12,7 @@ import math
 
 from . import backend as B
 from . import functional as F
-from .conv import as_pair
+from .conv import as_pair, conv_padding
 from .module import Module, Parameter
 from .ops import axis_index
 from .tensor import no_grad
@@ -41,51 +41,80 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class Conv2d(Module):
-    """2-D cross-correlation (``F.conv2d``), weight (out, in, kh, kw);
-    W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = in·kh·kw, as PyTorch."""
+def _conv_repr(layer, *extra):
+    """PyTorch's text for a convolution layer: the arguments that differ from their
+    defaults."""
+    parts = [f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}",
+             f"stride={layer.stride}"]
+    defaults = {"padding": (0, 0), "dilation": (1, 1), "output_padding": (0, 0), "groups": 1}
+    for name in ("padding", "dilation", *extra, "groups"):
+        value = getattr(layer, name)
+        if value != defaults[name]:
+            parts.append(f"{name}={value}")
+    return ", ".join(parts) + ("" if layer.bias is not None else ", bias=False")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+
+def _check_groups(in_channels, out_channels, groups):
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    for name, count in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if count % groups:
+            raise ValueError(f"{name} ({count}) must be divisible by groups ({groups})")
+
+
+class Conv2d(Module):
+    """2-D cross-correlation (``F.conv2d``) with PyTorch's signature (no padding_mode:
+    zeros only), weight (out, in/groups, kh, kw); padding an int, a pair, "valid" or "same";
+    W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = in/groups·kh·kw, as PyTorch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True):
         super().__init__()
         kh, kw = as_pair(kernel_size, "kernel_size", 1)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        fan_in = in_channels * kh * kw
-        self.weight = _uniform_parameter((out_channels, in_channels, kh, kw), fan_in)
+        _check_groups(in_channels, out_channels, groups)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = (kh, kw), as_pair(stride, "stride", 1)
+        self.dilation = as_pair(dilation, "dilation", 1)
+        conv_padding(padding, self.kernel_size, self.stride, self.dilation)  # checks it
+        self.padding = padding if isinstance(padding, str) else as_pair(padding, "padding", 0)
+        fan_in = in_channels // groups * kh * kw
+        self.weight = _uniform_parameter((out_channels, in_channels // groups, kh, kw), fan_in)
         self.bias = _uniform_parameter((out_channels,), fan_in) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+        return _conv_repr(self)
 
 
 class ConvTranspose2d(Module):
-    """The adjoint of Conv2d (``F.conv_transpose2d``, the generator's upsampling), weight
-    (in, out, kh, kw); W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = out·kh·kw, as PyTorch
-    (which takes fan_in from weight dimension 1, here the *output* channels)."""
+    """The adjoint of Conv2d (``F.conv_transpose2d``, the generator's upsampling) with
+    PyTorch's signature (no padding_mode), weight (in, out/groups, kh, kw);
+    W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = out/groups·kh·kw, as PyTorch (which takes
+    fan_in from weight dimension 1, here the *output* channels)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, bias=True):
+                 output_padding=0, groups=1, bias=True, dilation=1):
         super().__init__()
         kh, kw = as_pair(kernel_size, "kernel_size", 1)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.output_padding = output_padding
-        fan_in = out_channels * kh * kw
-        self.weight = _uniform_parameter((in_channels, out_channels, kh, kw), fan_in)
+        _check_groups(in_channels, out_channels, groups)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = (kh, kw), as_pair(stride, "stride", 1)
+        self.padding = as_pair(padding, "padding", 0)
+        self.output_padding = as_pair(output_padding, "output_padding", 0)
+        self.dilation = as_pair(dilation, "dilation", 1)
+        fan_in = out_channels // groups * kh * kw
+        self.weight = _uniform_parameter((in_channels, out_channels // groups, kh, kw), fan_in)
         self.bias = _uniform_parameter((out_channels,), fan_in) if bias else None
 
     def forward(self, x):
-        return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride,
-                                  padding=self.padding, output_padding=self.output_padding)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, "
-                f"output_padding={self.output_padding}, bias={self.bias is not None}")
+        return _conv_repr(self, "output_padding")
 
 
 # --- batch normalisation ----------------------------------------------------------------

@@ -527,12 +527,12 @@ def conv_cases(draw):
     bias = draw(st.booleans())
     if transposed:
         output_padding = draw(st.integers(0, stride - 1))
-        layer = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, bias)
+        layer = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, bias=bias)
         # smallest input side whose output side (H − 1)s − 2p + k + op is at least 1
         lows = [1 + max(0, -(-(1 + 2 * padding - k - output_padding) // stride))
                 for k in kernel]
     else:
-        layer = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias)
+        layer = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=bias)
         lows = [max(1, k - 2 * padding) for k in kernel]  # (H + 2p − k)//s + 1 >= 1
     side = tuple(draw(st.integers(low, low + 3)) for low in lows)
     x = draw(arrays((draw(st.integers(1, 2)), c_in) + side))
@@ -547,11 +547,10 @@ def test_conv_layers_reject_bad_kernel_sizes(layer, kernel_size):
 
 
 def conv_output_side(layer, side, axis):
-    k = layer.kernel_size[axis]
-    s, p = layer.stride, layer.padding
+    k, s, p = layer.kernel_size[axis], layer.stride[axis], layer.padding[axis]
     if isinstance(layer, nn.Conv2d):
         return (side + 2 * p - k) // s + 1
-    return (side - 1) * s - 2 * p + k + layer.output_padding
+    return (side - 1) * s - 2 * p + k + layer.output_padding[axis]
 
 
 @given(case=conv_cases())
