@@ -114,6 +114,7 @@ class VDMTrainer:
         self.saturating, self.simultaneous = saturating, simultaneous
         self.running_decay = running_decay
         self.step_count = 0
+        self.logits = None  # (V on real, V on generated) of the last critic update (arrays)
         self.running_objective = None  # exponential average of J: the divergence estimate
 
     # the two players' outputs -----------------------------------------------------------
@@ -140,6 +141,7 @@ class VDMTrainer:
             J, loss_g, v_real, v_fake = self._simultaneous_step()
         else:
             J, loss_g, v_real, v_fake = self._alternating_step()
+        self.logits = (v_real.data, v_fake.data)  # the last critic update's, for diagnosis
         self.step_count += 1
         objective = float(J.data)
         stats = {"step": self.step_count, "objective": objective, "loss_d": -objective,
@@ -203,14 +205,18 @@ class VDMTrainer:
         return J, loss_g, v_real, v_fake
 
     def _statistics(self, v_real, v_fake):
-        """Mean D = σ(V) and T = g_f(V) on the last critic update's batches; the norms of
-        the gradients each player last stepped with (the critic's is kept through the
-        generator's update, which holds it fixed)."""
-        g_f = self.divergence.activation
+        """Mean D = σ(V) and T = g_f(V) on the last critic update's batches, the smallest and
+        largest logit V on them (``v_min``, ``v_max``: whether the critic stays where g_f and
+        f* are exact, ``Divergence.logit_range``); the norms of the gradients each player
+        last stepped with (the critic's is kept through the generator's update, which holds
+        it fixed)."""
+        g_f, xp = self.divergence.activation, B.xp
         with no_grad():
             stats = {
                 "d_real": F.sigmoid(v_real).data.mean(), "d_fake": F.sigmoid(v_fake).data.mean(),
                 "t_real": g_f(v_real).data.mean(), "t_fake": g_f(v_fake).data.mean(),
+                "v_min": xp.minimum(v_real.data.min(), v_fake.data.min()),
+                "v_max": xp.maximum(v_real.data.max(), v_fake.data.max()),
                 "grad_norm_d": grad_norm(self.critic.parameters()),
                 "grad_norm_g": grad_norm(self.generator.parameters()),
             }

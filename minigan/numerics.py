@@ -9,8 +9,9 @@ float64 and stays finite where the textbook formula overflows or cancels:
   switch to their series where the exact form would underflow;
 - ``xlogx(u)`` = u log u, with its limit 0 at u = 0;
 - ``wright_omega(x)`` = ω(x) = W(eˣ), the root of w + log w = x;
-- ``exponent_limit(dtype)`` and ``compress(v, rate, shift)``: the overflow guard, which bends a
-  logit v so that exp(r·v) stays finite (the guarded logit s(v) of ``compress``).
+- ``exponent_limit(dtype)`` and ``compress(v, rate, shift, side)``: the overflow guard, which
+  bends a logit v on the one side where exp(±r·v) would overflow, and nowhere else (the
+  guarded logit s(v) of ``compress``).
 """
 
 from __future__ import annotations
@@ -77,26 +78,30 @@ def wright_omega(x):
 
 
 def exponent_limit(dtype):
-    """c = log(largest finite value of dtype) − 20 (68.7 in float32, 689.8 in float64): the
-    guard keeps exponents below about c; the 20 leaves room for sums over batches and for
-    |v| up to e^20."""
-    return math.log(float(B.xp.finfo(dtype).max)) - 20.0
+    """c = log(largest finite value of dtype) − 1 (87.7 in float32, 708.8 in float64): a form
+    exp(x) is computed exactly for x <= c, i.e. up to a third of the largest finite value."""
+    return math.log(float(B.xp.finfo(dtype).max)) - 1.0
 
 
-def compress(v, rate, shift=0.0):
-    """The guarded logit s(v) and its slope s'(v), for a form that grows like exp(r|v|)
-    (r = ``rate``):
+BEND = 0.5  # beyond the limit the exponent rises by at most this much
 
-        r·s(v) = r v                              for r|v| <= c,
-        r·s(v) = ±(c + log(1 + r|v| − c))         beyond,          s'(v) = 1/(1 + r|v| − c),
 
-    with c = ``exponent_limit(v.dtype)`` − ``shift`` (``shift`` is the constant a form adds to
-    its exponent r|v|). Below the limit nothing changes; beyond it exp(r s(v)) grows linearly
-    in v, so a form and its gradient stay finite and keep their sign for r|v| up to about
-    e^20."""
+def compress(v, rate, shift=0.0, side=1):
+    """The guarded logit s(v) and its slope s'(v), for a form that grows like exp(x) with
+    x = r·v + shift on the upper side (``side`` = 1) or x = −r·v + shift on the lower side
+    (``side`` = −1), r = ``rate``; the other side is left alone:
+
+        x(s(v)) = x(v)                     for x(v) <= c,
+        x(s(v)) = c + δ e/(δ + e)          beyond, e = x(v) − c, δ = ``BEND``,
+
+    with c = ``exponent_limit(v.dtype)`` − ``shift``, so s'(v) = (δ/(δ + e))². Wherever the
+    form's exponent stays below c the logit, and so the form, is exact; beyond, the exponent
+    rises smoothly (s = v − O(e²)) and strictly, but never past c + δ, so the form stays
+    finite (below e^−½ times the largest value) and its gradient finite and positive for
+    every v, ±inf included."""
     xp = B.xp
-    c = exponent_limit(v.dtype) - shift
-    exponent = rate * xp.abs(v)
-    excess = xp.maximum(exponent - c, 0)
-    s = xp.sign(v) * ((xp.minimum(exponent, c) + xp.log1p(excess)) / rate)
-    return s, 1 / (1 + excess)
+    c = exponent_limit(v.dtype) - shift  # the limit on side·r·v
+    exponent = side * rate * v
+    ratio = BEND / (BEND + xp.maximum(exponent - c, 0))  # δ/(δ + e), 1 inside the limit
+    bent = side * ((c + BEND * (1 - ratio)) / rate)
+    return xp.where(exponent > c, bent, v), ratio * ratio

@@ -182,7 +182,7 @@ def test_step_statistics():
     trainer, real, noise = make(div="gan")
     stats = trainer.step()
     keys = {"step", "objective", "loss_d", "loss_g", "d_real", "d_fake", "t_real", "t_fake",
-            "grad_norm_d", "grad_norm_g", "divergence_estimate"}
+            "grad_norm_d", "grad_norm_g", "divergence_estimate", "v_min", "v_max"}
     assert set(stats) == keys
     assert all(isinstance(v, (int, float)) and np.isfinite(v) for v in stats.values())
     assert stats["loss_d"] == -stats["objective"]
@@ -220,6 +220,11 @@ def test_step_statistics_are_those_of_the_step(div):
     assert stats["objective"] == pytest.approx(J, rel=1e-5, abs=1e-6)
     for key, values in expected.items():
         assert stats[key] == pytest.approx(host(values).mean(), rel=1e-5, abs=1e-6), key
+    logits = np.concatenate([host(v_real), host(v_fake)])
+    assert stats["v_min"] == pytest.approx(logits.min(), rel=1e-5, abs=1e-6)
+    assert stats["v_max"] == pytest.approx(logits.max(), rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(np.concatenate([B.to_numpy(a) for a in trainer.logits]),
+                               logits, rtol=1e-5, atol=1e-6)
     with mg.no_grad():
         loss_g = gan.generator_loss(trainer.V(theta0(noise(8))), trainer.divergence).item()
     assert stats["loss_g"] == pytest.approx(loss_g, rel=1e-5, abs=1e-6)

@@ -50,7 +50,7 @@ def test_a_short_run_writes_every_output_file(tmp_path, capsys):
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [2, 4, 6]
     keys = {"step", "loss_d", "loss_g", "objective", "d_real", "d_fake", "t_real", "t_fake",
-            "grad_norm_d", "grad_norm_g", "divergence_estimate"}
+            "grad_norm_d", "grad_norm_g", "divergence_estimate", "v_min", "v_max"}
     for row in rows:
         assert set(row) == keys
         assert all(np.isfinite(row[k]) for k in keys)
@@ -152,12 +152,50 @@ def test_same_seed_same_results_other_seed_other_results(tmp_path):
 
 @pytest.mark.parametrize("extra", [["--simultaneous"], ["--d-steps", "2"],
                                    ["--optimizer", "sgd", "--generator-loss", "saturating"],
-                                   ["--dataset", "grid", "--divergence", "kl", "--pack", "4"]])
+                                   ["--dataset", "grid", "--divergence", "kl", "--pack", "4"],
+                                   ["--stabilizer", "spectral_norm"],
+                                   ["--divergence", "alpha(1.5)"]])
 def test_variants_run(tmp_path, extra):
     code, out = run(tmp_path, *extra, "--no-plots")
     assert code == 0
     rows = read_jsonl(out / "metrics.jsonl")
     assert len(rows) == 3 and all(np.isfinite(r["loss_g"]) for r in rows)
+
+
+def test_a_divergences_recipe_fills_the_flags_left_out(tmp_path):
+    from minigan.train import recipes
+
+    code, out = run(tmp_path, "--divergence", "total_variation", "--no-plots")
+    config = json.loads((out / "config.json").read_text())
+    assert code == 0 and config["lr_d"] == 2e-4 and config["recipe"] == {"lr_d": 2e-4}
+    code, out = run(tmp_path, "--divergence", "total_variation", "--lr-d", "1e-3",
+                    "--no-plots", name="explicit")
+    config = json.loads((out / "config.json").read_text())
+    assert config["lr_d"] == 1e-3 and config["recipe"] == {}  # a flag given wins
+    config = train.prepare(["--divergence", "reverse_kl", "--dataset", "grid"]).config
+    assert config["generator_loss"] == "saturating" and config["recipe"]
+    config = train.prepare(["--divergence", "gan"]).config  # the default run is unchanged
+    assert config["recipe"] == {} and config["lr_d"] == train.DATASET_DEFAULTS["ring"]["lr_d"]
+    # mixture1d keeps its own settings (the saturating loss is its exact VDM optimum)
+    config = train.prepare(["--dataset", "mixture1d", "--divergence", "neyman"]).config
+    assert config["recipe"] == {} and config["lr_d"] == 3e-3
+    assert recipes.recipe("grid", "neyman") == {"lr_d": 2e-4}
+    assert recipes.recipe("ring", "wasserstein") == {}
+    text = train.build_parser().format_help()
+    assert "recommended settings per divergence" in text
+    for key, settings in recipes.RECIPES.items():
+        assert f"{key}: " + ", ".join(f"{k}={v}" for k, v in settings.items()) in text
+
+
+def test_a_spectrally_normalized_run_resumes_bit_for_bit(tmp_path):
+    args = ["--steps", "8", "--log-every", "1", "--checkpoint-every", "4", "--lr-decay", "0",
+            "--stabilizer", "spectral_norm", "--no-plots"]
+    assert run(tmp_path, *args, name="straight")[0] == 0
+    assert run(tmp_path, *args[2:], "--steps", "4", name="resumed")[0] == 0
+    assert run(tmp_path, *args, "--resume", name="resumed")[0] == 0
+    assert_same_run(tmp_path / "straight", tmp_path / "resumed", snapshots=False)
+    critic = checkpoint.load(tmp_path / "straight" / "checkpoint.npz")["trainer"]["critic"]
+    assert {"0.u", "0.v", "0.layer.weight"} <= set(critic)
 
 
 def test_mixture1d_run_reports_the_fit_and_the_loss(tmp_path, capsys):
@@ -311,8 +349,10 @@ class _Payload:
 # --- divergence: exit 3, the last good checkpoint kept ----------------------------------
 
 
-def test_nan_stops_training_with_exit_3_and_keeps_the_last_good_checkpoint(
-        tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("key, value", [("loss_g", "nan"), ("grad_norm_g", "inf"),
+                                        ("grad_norm_d", "nan"), ("t_fake", "-inf")])
+def test_a_non_finite_step_stops_training_with_exit_3_and_keeps_the_last_good_checkpoint(
+        tmp_path, capsys, monkeypatch, key, value):
     from minigan import gan
 
     real_step = gan.VDMTrainer.step
@@ -320,20 +360,112 @@ def test_nan_stops_training_with_exit_3_and_keeps_the_last_good_checkpoint(
     def step_that_breaks(self, **kwargs):
         stats = real_step(self, **kwargs)
         if stats["step"] == 7:
-            stats["loss_g"] = float("nan")
+            stats[key] = float(value)
         return stats
 
     monkeypatch.setattr(gan.VDMTrainer, "step", step_that_breaks)
     out = tmp_path / "out"
-    code = train.main([*FAST, "--steps", "10", "--checkpoint-every", "4", "--out", str(out)])
+    code = train.main([*FAST, "--steps", "10", "--checkpoint-every", "4", "--log-every", "1",
+                       "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 3
-    assert "diverged at step 7" in err and "loss_g = nan" in err and "step 4" in err
+    assert err.strip().splitlines() == [
+        f"training diverged at step 7: {key} = {value}; the last good checkpoint (step 4) is "
+        f"kept in {out / 'checkpoint.npz'}"]
     state = checkpoint.load(out / "checkpoint.npz")
     assert state["trainer"]["step"] == 4
     assert all(np.isfinite(v).all() for v in state["trainer"]["generator"].values())
-    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [2, 4, 6]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
     assert not (out / "summary.json").exists()
+
+
+def last_linear(module):
+    return [m for m in module.modules() if isinstance(m, mg.nn.Linear)][-1]
+
+
+@pytest.mark.parametrize("divergence, jump, first, extreme, edge", [
+    # f*(v) = e^(v − 1) is exact up to v = 88.7 in float32, T = 1 − e^−v down to −87.7;
+    # past them the batch's mean overflows too, and the line names both
+    ("kl", 200, "loss_d = inf (", "v_max", "above 88.7"),
+    ("neyman", -92, "loss_d = inf (", "v_min", "below -87.7")])
+def test_a_critic_past_its_guard_stops_the_run_naming_the_step(
+        tmp_path, capsys, monkeypatch, divergence, jump, first, extreme, edge):
+    """A critic whose logit runs past the divergence's guard stops the run at that step,
+    naming the logit and the guard (and the loss that overflowed with it, if one did)."""
+    from minigan import gan
+
+    real_step = gan.VDMTrainer.step
+
+    def step_that_runs_off(self, **kwargs):
+        if self.step_count == 6:  # the critic's last bias jumps before step 7
+            last_linear(self.critic).bias.data += jump
+        return real_step(self, **kwargs)
+
+    monkeypatch.setattr(gan.VDMTrainer, "step", step_that_runs_off)
+    out = tmp_path / "out"
+    code = train.main([*FAST, "--steps", "10", "--checkpoint-every", "4", "--divergence",
+                       divergence, "--out", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(lines) == 1
+    assert lines[0].startswith(f"training diverged at step 7: {first}")
+    assert f"the critic's logit {extreme} = " in lines[0]
+    assert f"past the {divergence} guard ({edge}" in lines[0]
+    assert "(step 4) is kept" in lines[0]
+    assert checkpoint.load(out / "checkpoint.npz")["trainer"]["step"] == 4
+
+
+def test_the_health_check_names_the_quantity():
+    from minigan.train import health
+
+    kl, ok = mg.divergences.get("kl"), {"loss_d": 1.0, "loss_g": 2.0, "v_min": -3.0,
+                                          "v_max": 80.0, "grad_norm_g": 0.5}
+    assert health.failure(ok, kl, np.float32) is None
+    assert health.failure({**ok, "grad_norm_g": float("inf")}, kl, np.float32) == \
+        "grad_norm_g = inf"
+    past = health.failure({**ok, "v_max": 90.0}, kl, np.float32)  # losses still finite
+    assert past.startswith("the critic's logit v_max = 90 is past the kl guard (above 88.7")
+    assert health.failure({**ok, "v_max": 90.0}, kl, np.float64) is None  # exact to 709.8
+    # on steps without statistics the logits of the last critic update are read
+    lean = {"loss_d": 1.0, "loss_g": 2.0}
+    logits = (np.array([0.0, 1.0], np.float32), np.array([-200.0, 3.0], np.float32))
+    assert health.failure(lean, kl, np.float32, logits) is None
+    neyman = mg.divergences.get("neyman")
+    assert "v_min = -200 is past the neyman guard" in health.failure(lean, neyman, np.float32,
+                                                                     logits)
+
+
+def test_a_dead_critic_earns_one_warning_naming_the_diagnosis(tmp_path, capsys, monkeypatch):
+    """The lecture's "discriminator too strong: the generator cannot learn (gradients
+    vanish)": after 4 healthy steps the critic is made certain, V = −30 on everything
+    (D = σ(V) ≈ 1e−13), and the saturating loss E log(1 − D(G(z))) then has a gradient of
+    ~1e−13: one warning on stderr, the same in summary.json; a healthy run has none."""
+    from minigan import gan
+
+    real_step = gan.VDMTrainer.step
+
+    def step_with_a_dead_critic(self, **kwargs):
+        if self.step_count == 4:
+            last = last_linear(self.critic)
+            last.weight.data[...] = 0
+            last.bias.data[...] = -30
+        return real_step(self, **kwargs)
+
+    args = ["--steps", "80", "--log-every", "1", "--generator-loss", "saturating",
+            "--no-plots"]
+    assert run(tmp_path, *args, name="healthy")[0] == 0
+    assert json.loads((tmp_path / "healthy" / "summary.json").read_text())["warnings"] == []
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(gan.VDMTrainer, "step", step_with_a_dead_critic)
+    code, out = run(tmp_path, *args, name="dead")
+    assert code == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{train.PROG}: warning: the generator's "
+                                                   "gradient has vanished")
+    for words in ("from step 5 to 54", "discriminator is too strong", "non-saturating",
+                  "--d-steps", "--stabilizer spectral_norm"):
+        assert words in lines[0]
+    warnings = json.loads((out / "summary.json").read_text())["warnings"]
+    assert len(warnings) == 1 and warnings[0] in lines[0]
 
 
 def test_a_real_blow_up_exits_3(tmp_path, capsys):
@@ -377,7 +509,18 @@ def test_python_dash_m_exit_status_and_stderr(tmp_path):
     assert (tmp_path / "ok" / "summary.json").exists()
 
 
+def logged_steps(path):
+    """The steps of metrics.jsonl's complete lines so far (the last may be half written)."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")[:-1]
+    return [json.loads(line)["step"] for line in lines]
+
+
 def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
+    """A real SIGINT, sent once training is past its second checkpoint (a state read from
+    metrics.jsonl, not a time: on a busy machine that may take long), stops the command
+    with 130, one line, and a checkpoint to resume from."""
     env = {**os.environ, "PYTHONPATH": pythonpath()}
     out = tmp_path / "run"
     command = [sys.executable, "-m", "minigan.train", *FAST, "--steps", "1000000",
@@ -385,19 +528,19 @@ def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     try:
-        log, deadline = out / "metrics.jsonl", time.monotonic() + 60
-        # wait until training is past its first checkpoints (a line every 2 steps)
-        while (not log.exists() or log.read_text().count("\n") < 25) and \
-                time.monotonic() < deadline:
+        log = out / "metrics.jsonl"
+        # the second checkpoint (step 40) is written before step 42's line is
+        while not any(step > 40 for step in logged_steps(log)):
+            assert proc.poll() is None, proc.communicate()
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=600)
     finally:
         proc.kill()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted at step"), err
     step = checkpoint.load(out / "checkpoint.npz")["trainer"]["step"]
-    assert step >= 20 and step % 20 == 0 and f"checkpoint of step {step} is kept" in lines[0]
+    assert step >= 40 and step % 20 == 0 and f"checkpoint of step {step} is kept" in lines[0]
     assert train.main([*FAST, "--steps", str(step + 2), "--checkpoint-every", "20",
                        "--no-plots", "--out", str(out), "--resume"]) == 0

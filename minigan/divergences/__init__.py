@@ -11,32 +11,35 @@ out (one graph node each, closed-form backward):
 - ``conjugate_of_activation(v)``, f*(g_f(v)) written in the logit v so that it stays finite
   (the naive composition is inf once g_f(v) rounds onto the edge of dom f*).
 
-Overflow guard: where a form grows like exp(r|v|) (kl, reverse_kl, neyman, squared_hellinger,
-jeffrey with r = 1; alpha with 0 < α < 1, r = α/(1 − α)), ``activation`` and
-``conjugate_of_activation`` read the logit through the guarded logit s(v) of
-``numerics.compress``: unchanged for r|v| <= c = ``numerics.exponent_limit(dtype)`` (68.7 in
-float32, 689.8 in float64; alpha also takes off the constant its exponents carry), where the
-density ratio is e^68 or more, and bent beyond so that values and gradients stay finite, keep
-their sign, and still agree with ``conjugate(activation(v))``.
+Overflow guard: where a form (g_f, f*(g_f) or their slopes) grows like exp(r|v|) on one side
+(kl, jeffrey and alpha with 0 < α < 1 as v → +∞; reverse_kl, neyman and squared_hellinger's
+activation as v → −∞, squared_hellinger's f*(g_f) as v → +∞), that form reads the logit
+through the guarded logit s(v) of ``numerics.compress`` on that side only, described by the
+row's ``Guard``: the exact value wherever its exponent stays below
+c = ``numerics.exponent_limit(dtype)`` (82.2 in float32, 701.2 in float64), bent beyond so
+that values and gradients stay finite and keep their sign. The other side, and every form
+that does not overflow, is exact. ``Divergence.logit_range(dtype)`` gives the logits where
+every form of a row is exact; a critic beyond them is past what the dtype represents.
 
 Layout: ``row.py`` is what a row is (the ``Divergence`` class, which turns a row's array
-forms into graph nodes); ``table.py`` holds the rows, written with the stable primitives of
-``numerics``; this file names them (``NAMES``) and builds one from its name (``get``).
+forms into graph nodes, and the ``Guard``); ``table.py`` holds the rows of Table 2 without a
+parameter and ``parametric.py`` js_weighted and the two alpha rows (α < 1, α > 1), written
+with the stable primitives of ``numerics``; this file names them (``NAMES``) and builds one
+from its name (``get``).
 """
 
 from __future__ import annotations
 
 import re
 
-from .row import Divergence, Interval, wright_omega
+from .parametric import Alpha, AlphaAboveOne, JSWeighted
+from .row import Divergence, Guard, Interval, wright_omega
 from .table import (
     GAN,
     KL,
     LOG2,
-    Alpha,
     Jeffrey,
     JensenShannon,
-    JSWeighted,
     Neyman,
     Pearson,
     ReverseKL,
@@ -44,9 +47,9 @@ from .table import (
     TotalVariation,
 )
 
-__all__ = ["NAMES", "get", "Divergence", "Interval", "wright_omega", "LOG2", "TotalVariation",
-           "KL", "ReverseKL", "Pearson", "Neyman", "SquaredHellinger", "Jeffrey",
-           "JensenShannon", "GAN", "JSWeighted", "Alpha"]
+__all__ = ["NAMES", "get", "Divergence", "Guard", "Interval", "wright_omega", "LOG2",
+           "TotalVariation", "KL", "ReverseKL", "Pearson", "Neyman", "SquaredHellinger",
+           "Jeffrey", "JensenShannon", "GAN", "JSWeighted", "Alpha", "AlphaAboveOne"]
 
 _FAMILY = {cls.name: cls for cls in (TotalVariation, KL, ReverseKL, Pearson, Neyman,
                                      SquaredHellinger, Jeffrey, JensenShannon, GAN,
@@ -57,8 +60,8 @@ _SPEC = re.compile(r"^\s*(\w+)\s*\(\s*([^()]*?)\s*\)\s*$")
 
 def get(name, **params):
     """The divergence called ``name``, e.g. get("kl"), get("alpha", alpha=0.3), or the
-    string forms get("alpha(0.3)"), get("js_weighted(0.2)"). A Divergence is returned as is.
-    Unknown names raise ValueError listing NAMES."""
+    string forms get("alpha(0.3)"), get("alpha(1.5)"), get("js_weighted(0.2)"). A Divergence
+    is returned as is. Unknown names raise ValueError listing NAMES."""
     if isinstance(name, Divergence):
         if params:
             raise ValueError(f"get() got parameters {params} with a ready {name!r}")

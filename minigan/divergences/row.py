@@ -4,7 +4,8 @@ A row gives its forms as functions of backend arrays (``_f``, ``_conjugate``, ``
 ``_composed`` = f*∘g_f, each with its derivative); ``Divergence`` turns each form and its
 derivative into one differentiable node (``op`` of tensor.py, named "<row>.<method>", e.g.
 "kl.conjugate_of_activation"), and reads the logit through the overflow guard
-(``numerics.compress``) in the rows that need it.
+(``numerics.compress``) on the side where that form overflows (its ``Guard``), and nowhere
+else.
 """
 
 from __future__ import annotations
@@ -32,6 +33,20 @@ class Interval(NamedTuple):
         return (self.low < x) & (x < self.high)
 
 
+class Guard(NamedTuple):
+    """Where one form of a row overflows: it grows like exp(x) with x = side·rate·v + shift
+    (``side`` = 1: as v → +∞; −1: as v → −∞; ``shift`` is the largest constant its value
+    or slope adds to the exponent). ``numerics.compress`` bends v there, and only there."""
+
+    rate: float
+    side: int = 1
+    shift: float = 0.0
+
+    def limit(self, dtype):
+        """The logit where the bend begins (exact on its inner side)."""
+        return self.side * (exponent_limit(dtype) - self.shift) / self.rate
+
+
 def wright_omega(x):
     """Wright's omega ω(x) = W(eˣ) as a graph node; ω'(x) = ω/(1 + ω)."""
     x = x if isinstance(x, Tensor) else tensor(x)
@@ -41,13 +56,13 @@ def wright_omega(x):
 
 def _node(x, value, slope, name, guard=None):
     """One graph node y = value(x) with dy/dx = slope(x), both array functions. With a
-    guard (rate, shift) both read the guarded logit s(x) and the slope is multiplied by
-    s'(x): y = value(s(x)), dy/dx = slope(s(x)) s'(x)."""
+    ``Guard`` both read the guarded logit s(x) and the slope is multiplied by s'(x):
+    y = value(s(x)), dy/dx = slope(s(x)) s'(x)."""
     x = x if isinstance(x, Tensor) else tensor(x)
     if guard is None:
         data = x.data
         return op(value(data), (x,), lambda g: (g * slope(data),), name=name)
-    s, ds = N.compress(x.data, *guard)
+    s, ds = N.compress(x.data, guard.rate, guard.shift, guard.side)
     return op(value(s), (x,), lambda g: (g * slope(s) * ds,), name=name)
 
 
@@ -61,7 +76,8 @@ class Divergence:
     ``conjugate_domain`` (dom f*; dom f is u > 0 for every row); ``exact_from`` (the
     closed-form f* is the true conjugate of f on u >= 0 for t >= exact_from);
     ``f_prime_at_1`` (the critic's threshold: T > f'(1) reads as "real"); ``f_at_1``;
-    ``guard_rate``, ``guard_shift`` and ``logit_limit(dtype)`` (the logit guard).
+    ``activation_guard`` and ``composed_guard`` (a ``Guard`` where that form overflows,
+    else None) and ``logit_range(dtype)``, the logits where every form is exact.
     """
 
     name = ""
@@ -69,8 +85,8 @@ class Divergence:
     exact_from = -math.inf
     f_prime_at_1 = 0.0
     f_at_1 = 0.0
-    guard_rate = 0.0  # r of the logit guard (numerics.compress); 0 for rows that need none
-    guard_shift = 0.0  # the constant in the guarded exponents, taken off c
+    activation_guard = None  # a Guard where g_f(v) or its slope overflows
+    composed_guard = None  # a Guard where f*(g_f(v)) or its slope overflows
 
     @property
     def spec(self):
@@ -86,18 +102,20 @@ class Divergence:
         return hash(self.spec)
 
     @property
-    def guarded(self):
-        return self.guard_rate > 0
+    def guards(self):
+        return tuple(g for g in (self.activation_guard, self.composed_guard) if g is not None)
 
     @property
-    def _guard(self):
-        return (self.guard_rate, self.guard_shift) if self.guarded else None
+    def guarded(self):
+        return bool(self.guards)
 
-    def logit_limit(self, dtype):
-        """|v| beyond which the logit guard bends the logit (inf for unguarded rows)."""
-        if not self.guarded:
-            return math.inf
-        return (exponent_limit(dtype) - self.guard_shift) / self.guard_rate
+    def logit_range(self, dtype):
+        """(low, high): the logits v for which g_f(v), f*(g_f(v)) and their slopes are
+        exact in ``dtype``; beyond them the guard bends v, so a critic there is past what
+        the dtype represents ((−inf, inf) for rows that never overflow)."""
+        low = max([g.limit(dtype) for g in self.guards if g.side < 0], default=-math.inf)
+        high = min([g.limit(dtype) for g in self.guards if g.side > 0], default=math.inf)
+        return low, high
 
     # --- the Tensor methods: one graph node each ------------------------------------------
 
@@ -112,12 +130,12 @@ class Divergence:
     def activation(self, v):
         """g_f(v): the critic value T in dom f* for the logit v (increasing in v)."""
         return _node(v, self._activation, self._activation_prime,
-                     f"{self.spec}.activation", self._guard)
+                     f"{self.spec}.activation", self.activation_guard)
 
     def conjugate_of_activation(self, v):
         """f*(g_f(v)) in its stable form in the logit v."""
         return _node(v, self._composed, self._composed_prime,
-                     f"{self.spec}.conjugate_of_activation", self._guard)
+                     f"{self.spec}.conjugate_of_activation", self.composed_guard)
 
     def f_prime(self, u):
         """f'(u), no graph (for checks; it is f's backward)."""

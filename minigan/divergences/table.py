@@ -1,6 +1,8 @@
-"""The rows of the f-GAN table (Nowozin et al. 2016, Tables 1 and 2, and
+"""The rows of the f-GAN table (Nowozin et al. 2016, Table 2, and
 reference/fgan-reference.md): for each divergence, f, f*, the activation g_f and the stable
-f*(g_f(v)) in the logit, each with its derivative, as functions of backend arrays."""
+f*(g_f(v)) in the logit, each with its derivative, as functions of backend arrays, and the
+``Guard`` of each form that overflows on one side. The rows with a parameter (js_weighted,
+alpha) are in ``parametric.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import math
 
 from .. import backend as B
 from .. import numerics as N
-from .row import Divergence, Interval
+from .row import Divergence, Guard, Interval
 
 LOG2 = math.log(2.0)
 
@@ -57,7 +59,7 @@ class KL(Divergence):
 
     name = "kl"
     f_prime_at_1 = 1.0
-    guard_rate = 1.0
+    composed_guard = Guard(1.0, +1, -1.0)  # exp(v − 1)
 
     def _f(self, u):
         return N.xlogx(u)
@@ -77,7 +79,7 @@ class ReverseKL(Divergence):
     name = "reverse_kl"
     conjugate_domain = Interval(-math.inf, 0.0)
     f_prime_at_1 = -1.0
-    guard_rate = 1.0
+    activation_guard = Guard(1.0, -1)  # −exp(−v); f*(g(v)) = v − 1 never overflows
 
     def _f(self, u):
         return -B.xp.log(u)
@@ -128,7 +130,8 @@ class Neyman(Divergence):
 
     name = "neyman"
     conjugate_domain = Interval(-math.inf, 1.0)
-    guard_rate = 1.0
+    activation_guard = Guard(1.0, -1)  # 1 − exp(−v)
+    composed_guard = Guard(0.5, -1, LOG2)  # 2 − 2 exp(−v/2), slope exp(−v/2)
     _activation = staticmethod(_one_minus_exp_neg)
     _activation_prime = staticmethod(_exp_neg)
 
@@ -156,7 +159,8 @@ class SquaredHellinger(Divergence):
 
     name = "squared_hellinger"
     conjugate_domain = Interval(-math.inf, 1.0)
-    guard_rate = 1.0
+    activation_guard = Guard(1.0, -1)  # 1 − exp(−v)
+    composed_guard = Guard(1.0, +1)  # exp(v) − 1
     _activation = staticmethod(_one_minus_exp_neg)
     _activation_prime = staticmethod(_exp_neg)
 
@@ -186,7 +190,7 @@ class Jeffrey(Divergence):
     (f*)'(t) = 1/ω (f'(1/ω) = t)."""
 
     name = "jeffrey"
-    guard_rate = 1.0
+    composed_guard = Guard(1.0, +1, -1.0)  # f*(v) ≈ 1/ω(1 − v) ≈ e^(v − 1) as v → ∞
 
     def _f(self, u):
         return (u - 1) * B.xp.log(u)
@@ -263,127 +267,3 @@ class GAN(Divergence):
 
     _composed = staticmethod(N.softplus)
     _composed_prime = staticmethod(N.sigmoid)
-
-
-class JSWeighted(Divergence):
-    """π-weighted Jensen-Shannon, 0 < π < 1 (π = ½ gives half the jensen_shannon row):
-    f = π u log u − (1 − π + πu) log(1 − π + πu), g = −π log π − log(1 + e^(−v)),
-    f*(t) = (1 − π) log((1 − π)/(1 − π e^(t/π))) on t < −π log π.
-
-    In the logit, π e^(g/π) = σ(v)^(1/π), so f*(g(v)) = (1 − π)(log(1 − π) − log(1 − σ(v)^(1/π)))
-    with log(1 − σ^(1/π)) = log(1 − exp(−softplus(−v)/π)) taken from log softplus(−v)."""
-
-    name = "js_weighted"
-
-    def __init__(self, pi=0.5):
-        pi = float(pi)
-        if not 0 < pi < 1:
-            raise ValueError(f"js_weighted needs a weight 0 < pi < 1, got {pi}")
-        self.pi = pi
-        self._log_pi = math.log(pi)
-        self.conjugate_domain = Interval(-math.inf, -pi * self._log_pi)
-
-    @property
-    def spec(self):
-        return f"js_weighted({self.pi:g})"
-
-    def _f(self, u):
-        pi = self.pi
-        return pi * N.xlogx(u) - N.xlogx(1 - pi + pi * u)
-
-    def _f_prime(self, u):
-        pi = self.pi
-        return pi * (B.xp.log(u) - B.xp.log(1 - pi + pi * u))
-
-    def _conjugate(self, t):
-        pi = self.pi
-        return (1 - pi) * (math.log(1 - pi) - B.xp.log(-B.xp.expm1(t / pi + self._log_pi)))
-
-    def _f_prime_inverse(self, t):
-        pi, xp = self.pi, B.xp
-        x = t / pi + self._log_pi  # π e^(t/π) = eˣ
-        return (1 - pi) / pi * xp.exp(x) / -xp.expm1(x)
-
-    def _activation(self, v):
-        return -self.pi * self._log_pi - N.softplus(-v)
-
-    def _activation_prime(self, v):
-        return N.sigmoid(-v)
-
-    def _log_one_minus_power(self, v):
-        """log(1 − σ(v)^(1/π))."""
-        return N.log1mexp_of_log(N.log_softplus(-v) - self._log_pi)
-
-    def _composed(self, v):
-        pi = self.pi
-        return (1 - pi) * (math.log(1 - pi) - self._log_one_minus_power(v))
-
-    def _composed_prime(self, v):
-        # (f*)'(g) g' = (1−π)/π · σ^(1/π) · σ(−v)/(1 − σ^(1/π)); the last ratio tends to π
-        # as v grows (to within e^(−40) past v = 40, where both its terms may underflow)
-        pi, xp = self.pi, B.xp
-        power = xp.exp(-N.softplus(-v) / pi)
-        near = xp.minimum(v, 40.0)
-        ratio = N.sigmoid(-near) / -xp.expm1(-N.softplus(-near) / pi)
-        return (1 - pi) / pi * power * xp.where(v > 40, pi, ratio)
-
-
-class Alpha(Divergence):
-    """Amari's α-divergence, α < 1, α ≠ 0 (α = ½ gives 2 × squared_hellinger):
-    f = (u^α − 1 − α(u − 1))/(α(α − 1)), g = 1/(1 − α) − log(1 + e^(−v)),
-    f*(t) = ((1 + (α − 1)t)^(α/(α−1)) − 1)/α on t < 1/(1 − α).
-
-    In the logit, 1 + (α − 1)g(v) = (1 − α)·softplus(−v) =: b, so
-    f*(g(v)) = expm1(α/(α − 1) · log b)/α with log b from log softplus(−v)."""
-
-    name = "alpha"
-
-    def __init__(self, alpha=0.5):
-        alpha = float(alpha)
-        if not alpha < 1 or alpha == 0:
-            raise ValueError(f"alpha needs alpha < 1 and alpha != 0 (alpha >= 1 has no "
-                             f"conjugate of this form on the whole domain), got {alpha}")
-        self.alpha = alpha
-        # for 0 < α < 1, b^(α/(α−1)) and the slope b^(1/(α−1))σ(−v) grow like
-        # exp(α v/(1 − α)) times at most (1 − α)^(−1/(1−α)) as v → ∞
-        if alpha > 0:
-            self.guard_rate = alpha / (1 - alpha)
-            self.guard_shift = -math.log(1 - alpha) / (1 - alpha)
-        self.conjugate_domain = Interval(-math.inf, 1 / (1 - alpha))
-
-    @property
-    def spec(self):
-        return f"alpha({self.alpha:g})"
-
-    def _f(self, u):
-        a = self.alpha
-        return (u ** a - 1 - a * (u - 1)) / (a * (a - 1))
-
-    def _f_prime(self, u):
-        a = self.alpha
-        return (u ** (a - 1) - 1) / (a - 1)
-
-    def _conjugate(self, t):
-        a = self.alpha
-        return B.xp.expm1(a / (a - 1) * B.xp.log1p((a - 1) * t)) / a
-
-    def _f_prime_inverse(self, t):
-        a = self.alpha
-        return B.xp.exp(B.xp.log1p((a - 1) * t) / (a - 1))
-
-    def _activation(self, v):
-        return 1 / (1 - self.alpha) - N.softplus(-v)
-
-    def _activation_prime(self, v):
-        return N.sigmoid(-v)
-
-    def _log_base(self, v):
-        return math.log(1 - self.alpha) + N.log_softplus(-v)
-
-    def _composed(self, v):
-        a = self.alpha
-        return B.xp.expm1(a / (a - 1) * self._log_base(v)) / a
-
-    def _composed_prime(self, v):
-        a = self.alpha
-        return B.xp.exp(self._log_base(v) / (a - 1) - N.softplus(v))

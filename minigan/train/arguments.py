@@ -10,7 +10,8 @@ import math
 import textwrap
 from pathlib import Path
 
-from .. import checkpoint, data, divergences
+from .. import checkpoint, data, divergences, stabilizers
+from . import recipes
 
 PROG = "python -m minigan.train"
 DESCRIPTION = ("The command line: ``python -m minigan.train`` trains an f-GAN by Variational "
@@ -37,13 +38,13 @@ COMMON_DEFAULTS = dict(backend="numpy", dataset="ring", divergence="gan", optimi
                        beta1=0.5, beta2=0.999, momentum=0.0, seed=0, dtype="float32",
                        log_every=10, checkpoint_every=500, snapshots=5, simultaneous=False,
                        resume=False, overwrite=False, no_plots=False, progress=None,
-                       data_path=None, out=None, blas_threads=1)
+                       data_path=None, out=None, blas_threads=1, stabilizer="none")
 # what a resumed run may change: how long it runs and how it reports, never the model
 RUN_LENGTH_FLAGS = {"steps", "log_every", "checkpoint_every", "no_plots", "progress",
                     "backend", "out", "resume", "overwrite", "data_path", "blas_threads"}
 CHOICES = {"backend": ("numpy", "cupy"), "dtype": ("float32", "float64"),
            "optimizer": ("adam", "sgd"), "generator_loss": ("non-saturating", "saturating"),
-           "generator": ("mlp", "linear", "dcgan")}
+           "generator": ("mlp", "linear", "dcgan"), "stabilizer": stabilizers.NAMES}
 POSITIVE = ("d_steps", "batch_real", "batch_fake", "pack", "noise_dim", "hidden", "layers",
             "log_every", "checkpoint_every", "snapshots", "blas_threads")
 
@@ -67,13 +68,14 @@ def flag(key: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every flag defaults to None so that the ones given explicitly can be told apart; the
-    values used in their absence are DATASET_DEFAULTS and COMMON_DEFAULTS."""
+    values used in their absence are the divergence's recipe (recipes.py), DATASET_DEFAULTS
+    and COMMON_DEFAULTS."""
     p = Parser(prog=PROG, description=DESCRIPTION,
                formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="defaults per dataset (for flags left out):\n" + "\n".join(
                    textwrap.fill(", ".join(f"{k}={v}" for k, v in d.items()), 88,
                                  initial_indent=f"  {name}: ", subsequent_indent="    ")
-                   for name, d in DATASET_DEFAULTS.items()))
+                   for name, d in DATASET_DEFAULTS.items()) + "\n" + recipes.help_text())
     p.add_argument("--backend", help="numpy (CPU, default) or cupy (GPU)")
     p.add_argument("--dtype", help="float32 (default) or float64")
     p.add_argument("--dataset", help="ring (default), grid, mixture1d or mnist")
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simultaneous", action="store_true", default=None,
                    help="update both players from one gradient evaluation (f-GAN "
                         "Algorithm 1) instead of alternating")
+    p.add_argument("--stabilizer", help="none or spectral_norm: the critic's layers "
+                                        "divided by their spectral norm (Miyato et al. 2018)")
     p.add_argument("--noise-dim", type=int, help="size of the generator's noise z")
     p.add_argument("--hidden", type=int, help="width of the MLP layers")
     p.add_argument("--layers", type=int, help="hidden layers of each MLP")
@@ -140,13 +144,17 @@ def configure(argv):
 
 
 def resolve(explicit: dict) -> dict:
-    """The flags given, completed with the dataset's recommended settings and the common
-    defaults."""
+    """The flags given, completed with the divergence's recommended settings on this dataset
+    (recipes.py), the dataset's and the common defaults."""
     dataset = explicit.get("dataset") or COMMON_DEFAULTS["dataset"]
     if dataset not in data.NAMES:
         raise UsageError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.NAMES)}")
-    config = {**COMMON_DEFAULTS, **DATASET_DEFAULTS[dataset], **explicit}
+    divergence = explicit.get("divergence") or COMMON_DEFAULTS["divergence"]
+    recipe = recipes.recipe(dataset, divergence)
+    config = {**COMMON_DEFAULTS, **DATASET_DEFAULTS[dataset], **recipe, **explicit}
     config["dataset"] = dataset
+    # what the divergence's recipe set (recipes.py), for config.json
+    config["recipe"] = {k: v for k, v in recipe.items() if k not in explicit}
     return config
 
 
@@ -172,6 +180,7 @@ def resumed(explicit: dict, out):
                 "resumed run keeps its settings (only --steps, --log-every, "
                 "--checkpoint-every, --backend and the reporting flags may change)")
     config = {**saved, **{k: v for k, v in explicit.items() if k in RUN_LENGTH_FLAGS}}
+    config.setdefault("stabilizer", "none")  # checkpoints from before the flag
     config["resume"] = True
     return config, state
 

@@ -5,6 +5,7 @@ found it."""
 from __future__ import annotations
 
 import json
+import sys
 
 from .. import backend as B
 from .. import data, metrics
@@ -51,11 +52,18 @@ def interrupted_line(step, checkpoint_step, path) -> str:
             f"{path} (continue with --resume)")
 
 
-def diverged_line(step, stats, bad, checkpoint_step, path) -> str:
-    values = ", ".join(f"{k} = {stats[k]}" for k in bad if k in stats) or \
-        "non-finite parameters"
-    return (f"training diverged at step {step}: {values}; the last good checkpoint (step "
+def diverged_line(step, problem, checkpoint_step, path) -> str:
+    """``problem`` names the quantity that blew up (run.health.failure)."""
+    return (f"training diverged at step {step}: {problem}; the last good checkpoint (step "
             f"{checkpoint_step}) is kept in {path}")
+
+
+def warn(progress, line) -> None:
+    """One line on stderr, above the progress bar where one is shown."""
+    if progress is not None and not progress.disable:
+        progress.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def summary_line(config, summary, out) -> str:
@@ -84,7 +92,8 @@ def summary(run, samples, seconds) -> dict:
     result = {"dataset": c["dataset"], "divergence": c["divergence"],
               "generator_loss": c["generator_loss"], "steps": trainer.step_count,
               "seconds": round(seconds, 3), "backend": c["backend"],
-              "divergence_estimate": trainer.running_objective}
+              "divergence_estimate": trainer.running_objective,
+              "warnings": list(run.vanishing.warnings)}
     if run.history:
         last = run.history[-1]
         result.update({k: last[k] for k in ("loss_d", "loss_g", "d_real", "d_fake",

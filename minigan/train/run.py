@@ -10,15 +10,14 @@ checkpoint kept), 130 interrupted (the last whole checkpoint kept).
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 
 from .. import backend as B
-from .. import checkpoint, data, divergences, gan, models, optim, tuning
+from .. import checkpoint, data, divergences, gan, models, optim, stabilizers, tuning
 from ..tensor import Tensor, no_grad
-from . import report
-from .arguments import UsageError, configure
+from . import health, report
+from .arguments import PROG, UsageError, configure
 
 EVAL_SAMPLES = 2500  # samples.npy and the mode metrics (fgan-reference.md)
 SNAPSHOT_SAMPLES = 500  # per snapshot of 2D data; 1D histograms take EVAL_SAMPLES
@@ -80,6 +79,7 @@ class Run:
         self.snapshot_steps = snapshot_steps(c["steps"], c["snapshots"])
         self.history, self.snapshots = [], []
         self.checkpoint_step = 0
+        self.vanishing = health.VanishingGradient()
 
     def build_players(self):
         """G_θ and V_w for the dataset, their optimizers, and the VDM trainer."""
@@ -87,7 +87,8 @@ class Run:
         kind = "linear" if c["generator"] == "linear" else "mlp"
         self.generator = models.generator(ds.shape, c["noise_dim"], c["hidden"], c["layers"],
                                           kind, ds.scale)
-        self.critic = models.critic(ds.shape, c["hidden"], c["layers"], c["pack"], ds.scale)
+        self.critic = stabilizers.stabilize(
+            c["stabilizer"], models.critic(ds.shape, c["hidden"], c["layers"], c["pack"], ds.scale))
         self.opt_g, self.opt_d = build_optimizers(c, self.generator, self.critic)
         noise_dim = c["noise_dim"]
         self.trainer = gan.VDMTrainer(
@@ -113,6 +114,8 @@ class Run:
             raise UsageError(f"the checkpoint is at step {self.trainer.step_count}, beyond "
                              f"--steps {self.config['steps']}")
         self.checkpoint_step = self.trainer.step_count
+        for row in self.history:  # what the detector saw before the checkpoint
+            self.vanishing.update(row)
 
     def make_folder(self):
         """Create --out (the first thing written); raises UsageError where it cannot be."""
@@ -168,7 +171,7 @@ class Run:
             return 130
         report.close(progress)
         if failure is None and not self.params_finite():
-            failure = (self.trainer.step_count, {}, ["parameters"])
+            failure = (self.trainer.step_count, "non-finite parameters")
         if failure is not None:
             return self.diverged(*failure)
         self.save_checkpoint()
@@ -197,7 +200,7 @@ class Run:
 
     def train(self, progress):
         """The steps from the checkpoint's to --steps, logging to metrics.jsonl; returns None,
-        or (step, stats, what was not finite) where training diverged."""
+        or (step, what blew up) where training diverged."""
         # a blow-up is caught by the finiteness checks, naming its step; NumPy's overflow
         # warnings on the way there would only bury that message
         with open(self.out / "metrics.jsonl", "a") as log, B.quiet_floating_point_errors():
@@ -211,32 +214,43 @@ class Run:
 
     def train_step(self, step, log, progress):
         """Step ``step + 1``: the learning rates, K critic updates and one generator update,
-        then its log line, snapshot and checkpoint where they fall due; returns None, or
-        what ``train`` returns where it diverged."""
+        then its health check, log line, snapshot and checkpoint where they fall due;
+        returns None, or what ``train`` returns where it diverged. Every step's losses are
+        checked; logged steps, and those that write a checkpoint (which must be good), also
+        compute and check the statistics (``health.failure``)."""
         c = self.config
         factor = self.learning_rate_factor(step)
         self.opt_d.lr, self.opt_g.lr = c["lr_d"] * factor, c["lr_g"] * factor
         done = step + 1
         logged = done % c["log_every"] == 0 or done == c["steps"]
-        stats = self.trainer.step(statistics=logged)
-        bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(stats[k])]
-        if bad:
-            return done, stats, bad
+        due = done % c["checkpoint_every"] == 0 and done != c["steps"]
+        stats = self.trainer.step(statistics=logged or due)
+        problem = health.failure(stats, self.divergence, B.default_dtype,
+                                 self.trainer.logits)
+        if problem is not None:
+            return done, problem
         if logged:
             self.history.append(stats)
             log.write(json.dumps(stats) + "\n")
             log.flush()
             report.show_losses(progress, stats)
+            self.watch(stats, progress)
         if done in self.snapshot_steps:
             self.snapshots.append((done, self.generate(self.snapshot_size)))
-        if done % c["checkpoint_every"] == 0 and done != c["steps"]:
+        if due:
             if not self.params_finite():
-                return done, stats, ["parameters"]
+                return done, "non-finite parameters"
             self.save_checkpoint()
         return None
 
-    def diverged(self, step, stats, bad) -> int:
-        print(report.diverged_line(step, stats, bad, self.checkpoint_step,
+    def watch(self, stats, progress):
+        """The vanished-gradient warning, once, on stderr (kept for summary.json)."""
+        warning = self.vanishing.update(stats)
+        if warning is not None:
+            report.warn(progress, f"{PROG}: warning: {warning}")
+
+    def diverged(self, step, problem) -> int:
+        print(report.diverged_line(step, problem, self.checkpoint_step,
                                    self.out / "checkpoint.npz"), file=sys.stderr)
         return 3
 

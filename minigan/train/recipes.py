@@ -1,0 +1,57 @@
+"""Recommended settings per divergence on the 2D benchmarks (ring, grid): the values that
+the flags left out take when --divergence names one, on top of the dataset's defaults.
+
+They come from a recorded sweep (``benchmarks/sweep_divergences.py``; every run is in
+``benchmarks/results/divergence-sweep.md``) and are confirmed over 3 seeds on both datasets
+by ``benchmarks/divergences.py`` (``benchmarks/results/divergences.md``). A divergence not
+listed trains with the dataset's defaults, which are those of the gan divergence. mixture1d
+keeps its own settings for every divergence (the linear generator and the saturating loss,
+whose fixed point is the exact VDM optimum), and mnist its DCGAN's.
+
+Lookup: the divergence's spec (``alpha(1.5)``), then its row (``alpha>1`` for every α > 1),
+then its name (``alpha``).
+"""
+
+from __future__ import annotations
+
+from .. import divergences
+
+DATASETS = ("ring", "grid")
+RECIPES = {
+    # the critic's T = ½ tanh V saturates at ±½ on every sample with α1 = 1e-3 (both
+    # players' gradients exactly 0 from step ~1,500): a 5 times slower critic keeps it inside
+    "total_variation": dict(lr_d=2e-4),
+    # T = 1 − e^−V → −∞ on generated samples with α1 = 1e-3 (the critic blows up)
+    "neyman": dict(lr_d=2e-4),
+    # T = −e^−V → −∞ on generated samples; the saturating loss −E f*(g(V)) = −E[V − 1] is
+    # linear in V, so the generator's gradient stays bounded where the critic runs off
+    "reverse_kl": dict(generator_loss="saturating"),
+}
+
+
+def recipe_key(spec):
+    """The key of RECIPES that applies to the divergence ``spec``, or None."""
+    try:
+        div = divergences.get(spec)
+    except (ValueError, TypeError):
+        return None  # validation names the bad divergence
+    row = "alpha>1" if isinstance(div, divergences.AlphaAboveOne) else None
+    return next((key for key in (div.spec, row, div.name) if key in RECIPES), None)
+
+
+def recipe(dataset, spec):
+    """The recommended settings for ``spec`` on ``dataset`` ({} where none apply)."""
+    if dataset not in DATASETS:
+        return {}
+    key = recipe_key(spec)
+    return dict(RECIPES[key]) if key else {}
+
+
+def help_text():
+    """The --help lines that list the recipes."""
+    lines = [f"recommended settings per divergence on {' and '.join(DATASETS)} (for flags left",
+             "out; the sweep and the results are in benchmarks/results/):"]
+    lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+              for key, settings in RECIPES.items()]
+    lines.append("  every other divergence: the dataset's defaults")
+    return "\n".join(lines)
