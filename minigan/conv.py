@@ -12,6 +12,7 @@ the NCHW inputs and outputs are transposed.
 from __future__ import annotations
 
 from . import backend as B
+from . import tuning
 from .tensor import op
 
 
@@ -115,11 +116,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     ho, wo = (h + 2 * padding[0] - kh) // stride[0] + 1, (w + 2 * padding[1] - kw) // stride[1] + 1
     cols = im2col(x.data, kernel, stride, padding, (ho, wo))
     w2 = weight.data.reshape(out_channels, -1)
+    tuning.fit_blas_threads(w2.size * cols.shape[1])
     out = _from_channels_first(w2 @ cols, n, ho, wo, None if bias is None else bias.data)
     cols = cols if weight.requires_grad else None  # only the weight gradient needs it
 
     def backward(g):
         g2 = _channels_first(g)
+        tuning.fit_blas_threads(w2.size * g2.shape[1])
         gx = (col2im(w2.T @ g2, x.shape, kernel, stride, padding)
               if x.requires_grad else None)
         gw = (g2 @ cols.T).reshape(weight.shape) if weight.requires_grad else None
@@ -155,12 +158,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     out_shape = (n, out_channels, out_h, out_w)
     x2 = _channels_first(x.data)
     w2 = weight.data.reshape(in_channels, -1)
+    tuning.fit_blas_threads(w2.size * x2.shape[1])
     out = col2im(w2.T @ x2, out_shape, kernel, stride, padding,
                   None if bias is None else bias.data)
     x2 = x2 if weight.requires_grad else None  # only the weight gradient needs it
 
     def backward(g):
         cols = im2col(g, kernel, stride, padding, (h, w))
+        tuning.fit_blas_threads(w2.size * cols.shape[1])
         gx = _from_channels_first(w2 @ cols, n, h, w) if x.requires_grad else None
         gw = (x2 @ cols.T).reshape(weight.shape) if weight.requires_grad else None
         if bias is None:

@@ -5,10 +5,14 @@ with ``maximize=True`` it ascends, w ← w + α₁ ∇_w J (the discriminator's 
 objective). Internally the gradient is negated when maximizing, as PyTorch does.
 
 An optimizer rebinds each ``param.data`` and ``param.grad`` to a view of one flat buffer
-and updates it in place (why: benchmarks/results/speed-notes.md); build it after converting
+and updates it in place, block by block (a block's arrays stay in a core's cache through all
+the passes of the update; why: benchmarks/results/speed-notes.md); build it after converting
 a model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
 copied back into the flat buffers at the next step; ``Module.load_state_dict`` writes in
 place and needs no copy.
+
+Building the first optimizer of a process on the numpy backend also lets glibc keep freed
+memory for the next step's arrays (``tuning.default_freed_memory``).
 
 A parameter whose ``.grad`` is None (set so by someone, as PyTorch's ``zero_grad`` does) or
 that does not require grad is skipped by ``step``, as in PyTorch; ``zero_grad()`` here fills
@@ -21,6 +25,11 @@ from __future__ import annotations
 import math
 
 from . import backend as B
+from . import tuning
+
+# bytes of each flat array an update block covers: the five arrays an Adam block works on
+# (gradient, moments, parameters, scratch) stay in cache through its passes (speed notes)
+BLOCK_BYTES = 1 << 18
 
 
 class Optimizer:
@@ -41,6 +50,7 @@ class Optimizer:
         if any(p.dtype != dtype for p in self.params):
             raise ValueError("all parameters of one optimizer must have the same dtype, got "
                              f"{sorted({str(p.dtype) for p in self.params})}")
+        tuning.default_freed_memory()  # once per process: training steps reuse freed memory
         xp = B.xp
         self._sizes = [p.size for p in self.params]
         self._slices, start = [], 0
@@ -49,7 +59,9 @@ class Optimizer:
             start += size
         self._data = xp.empty(start, dtype=dtype)
         self._grad = xp.zeros(start, dtype=dtype)
-        self._scratch = (xp.empty(start, dtype=dtype), xp.empty(start, dtype=dtype))
+        self._block = max(1, BLOCK_BYTES // self._data.itemsize)
+        self._scratch = tuple(xp.empty(min(start, 2 * self._block), dtype=dtype)
+                              for _ in range(2))
         self._data_views, self._grad_views = [], []
         for p, part in zip(self.params, self._slices):
             data, grad = self._data[part].reshape(p.shape), self._grad[part].reshape(p.shape)
@@ -100,29 +112,37 @@ class Optimizer:
         active, steps = self._active(), self._steps
         if all(active) and steps.count(steps[0]) == len(steps):
             self._steps = [steps[0] + 1] * len(steps)
-            self._update(slice(None), steps[0] + 1)
+            self._update_blocks(0, len(self._data), steps[0] + 1)
             return
         for i, part in enumerate(self._slices):
             if active[i]:
                 steps[i] += 1
-                self._update(part, steps[i])
+                self._update_blocks(part.start, part.stop, steps[i])
+
+    def _update_blocks(self, start, stop, step):
+        """``_update`` on [start, stop) in blocks of about ``BLOCK_BYTES`` per array (at most
+        twice that: the last block takes the remainder). Element-wise, so the numbers are
+        those of one update over the whole range."""
+        count = max(1, (stop - start) // self._block)
+        for i in range(count):
+            self._update(slice(start + (stop - start) * i // count,
+                               start + (stop - start) * (i + 1) // count), step)
 
     def _descent_gradient(self, part):
-        """d = ±∇ + λθ: the gradient negated when maximizing, plus weight decay λθ
-        (PyTorch's order); a view of the raw gradient when neither applies."""
+        """d = ±∇ + λθ (PyTorch's order) in scratch; None without weight decay, where d is
+        the raw gradient, negated when maximizing (the updates fold that sign in exactly)."""
+        if not self.weight_decay:
+            return None
         xp = B.xp
         grad = self._grad[part]
-        if not self.maximize and not self.weight_decay:
-            return grad
-        out = self._scratch[0][part]
+        out = self._scratch[0][:len(grad)]
         if self.maximize:
             xp.negative(grad, out=out)
         else:
             out[...] = grad
-        if self.weight_decay:
-            decay = self._scratch[1][part]
-            xp.multiply(self._data[part], self.weight_decay, out=decay)
-            out += decay
+        decay = self._scratch[1][:len(grad)]
+        xp.multiply(self._data[part], self.weight_decay, out=decay)
+        out += decay
         return out
 
     # --- state --------------------------------------------------------------------
@@ -193,15 +213,30 @@ class SGD(Optimizer):
         super().__init__(params)
 
     def _update(self, part, step):
+        """b ← μ b + d, θ ← θ − α b; with d = −∇ (maximizing, no decay) as b − ∇ and
+        θ + α∇, the same numbers (IEEE negation is exact)."""
+        xp = B.xp
         d = self._descent_gradient(part)
+        ascend = d is None and self.maximize
+        if d is None:
+            d = self._grad[part]
+        data = self._data[part]
+        change = self._scratch[1][:len(data)]
         if self.momentum:
             buffer = self._momentum_buffer[part]
             buffer *= self.momentum
-            buffer += d
-            d = buffer
-        change = self._scratch[1][part]
-        B.xp.multiply(d, self.lr, out=change)
-        self._data[part] -= change
+            if ascend:
+                buffer -= d
+            else:
+                buffer += d
+            xp.multiply(buffer, self.lr, out=change)
+            data -= change
+            return
+        xp.multiply(d, self.lr, out=change)
+        if ascend:
+            data += change
+        else:
+            data -= change
 
 
 class Adam(Optimizer):
@@ -225,13 +260,22 @@ class Adam(Optimizer):
         super().__init__(params)
 
     def _update(self, part, step):
+        """The update on one block, 13 passes over it, all in place or into scratch. With
+        d = −∇ (maximizing, no decay): d − m = −(∇ + m) and (d·(1 − β₂))·d = (∇·(1 − β₂))·∇,
+        the same numbers (IEEE negation is exact)."""
         xp = B.xp
         d = self._descent_gradient(part)
         m, v = self._exp_avg[part], self._exp_avg_sq[part]
-        work = self._scratch[1][part]
+        work = self._scratch[1][:len(m)]
         # m ← m + (1 − β₁)(d − m): PyTorch's lerp, the same number as β₁ m + (1 − β₁) d
-        xp.subtract(d, m, out=work)
-        work *= 1 - self.beta1
+        if d is None and self.maximize:
+            d = self._grad[part]
+            xp.add(d, m, out=work)
+            work *= -(1 - self.beta1)
+        else:
+            d = self._grad[part] if d is None else d
+            xp.subtract(d, m, out=work)
+            work *= 1 - self.beta1
         m += work
         v *= self.beta2
         xp.multiply(d, 1 - self.beta2, out=work)
