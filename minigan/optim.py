@@ -59,7 +59,10 @@ class Optimizer:
             start += size
         self._data = xp.empty(start, dtype=dtype)
         self._grad = xp.zeros(start, dtype=dtype)
-        self._block = max(1, BLOCK_BYTES // self._data.itemsize)
+        # blocks on the CPU, where they keep the passes in cache; on a GPU one block, since
+        # there every pass is a kernel launch
+        self._block = (max(1, BLOCK_BYTES // self._data.itemsize)
+                       if B.get_backend() == "numpy" else max(1, start))
         self._scratch = tuple(xp.empty(min(start, 2 * self._block), dtype=dtype)
                               for _ in range(2))
         self._data_views, self._grad_views = [], []
