@@ -26,6 +26,7 @@ The models:
 from __future__ import annotations
 
 import collections
+import inspect
 import os
 import tempfile
 
@@ -283,6 +284,7 @@ class Recorder:
 
     def __init__(self):
         self.calls = collections.Counter()
+        self.sites = collections.Counter()  # "minigan module.function" -> calls made there
         self.products = []
         self.transfers = 0
         self.depth = 0
@@ -293,12 +295,25 @@ class Recorder:
             return
         if name not in self.NOT_KERNELS:
             self.calls[name] += 1
+            self.sites[site()] += 1
         if name in self.PRODUCTS and len(args) >= 2:
             a, b = np.asarray(args[0]), np.asarray(args[1])
             if a.ndim >= 1 and b.ndim >= 1 and a.ndim + b.ndim >= 3:
                 self.products.append({"fn": name, "a": list(a.shape), "b": list(b.shape),
                                       "a_layout": layout(a), "b_layout": layout(b),
                                       "dtype": str(a.dtype)})
+
+
+def site():
+    """The innermost minigan function on the call stack, as 'module.function'."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if f"{os.sep}minigan{os.sep}" in path:
+            module = os.path.splitext(os.path.basename(path))[0]
+            return f"{module}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "outside minigan"
 
 
 def layout(a):
@@ -422,7 +437,8 @@ def record_step(build):
         RECORDER.active = False
     finally:
         B.xp, optim.BLOCK_BYTES = saved, saved_block
-    return RECORDER.products, dict(RECORDER.calls.most_common()), RECORDER.transfers
+    return (RECORDER.products, dict(RECORDER.calls.most_common()), RECORDER.transfers,
+            dict(RECORDER.sites.most_common()))
 
 
 def replay(products, xp, threads=None):
@@ -478,12 +494,12 @@ def build(case, peer, spec, backend):
     if case == "overhead":
         return overhead_timers(peer, spec, backend), info
     if peer == "gemm":
-        products, calls, transfers = record_step(case_builder(case, spec, None))
+        products, calls, transfers, sites = record_step(case_builder(case, spec, None))
         from minigan import tuning
 
         tuning.default_freed_memory()  # as minigan's own process has it (its first optimizer)
         info = {"products": len(products), "array_calls_per_step": sum(calls.values()),
-                "host_to_device_per_step": transfers, "calls": calls}
+                "host_to_device_per_step": transfers, "calls": calls, "sites": sites}
         if backend == "cupy":
             import cupy
 

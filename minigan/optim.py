@@ -290,4 +290,5 @@ class Adam(Optimizer):
         work += self.eps
         xp.divide(m, work, out=work)
         work *= step_size
-        self._data[part] -= work
+        data = self._data[part]  # a view: augmented assignment on the slice would copy back
+        data -= work
