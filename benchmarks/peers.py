@@ -25,9 +25,11 @@ The models:
 
 from __future__ import annotations
 
+import atexit
 import collections
 import inspect
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -106,6 +108,7 @@ def minigan_command(backend):
     from minigan import train
 
     out = tempfile.mkdtemp(prefix="minigan-bench-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     big = str(10 ** 9)
     run = train.prepare(["--backend", backend, "--steps", big, "--checkpoint-every", big,
                          "--snapshots", "1", "--no-plots", "--no-progress", "--out", out])

@@ -217,17 +217,21 @@ def markdown(record):
              f"Python {m['versions']['python']}, NumPy {m['versions']['numpy']}, PyTorch "
              f"{m['versions']['torch']}" + (f", CuPy {m['versions']['cupy']}"
                                             if record["backend"] == "cupy" else "") +
-             f"; minigan's BLAS rule {blas_rule(m)}. Load average (1, 5, 15 min) "
+             (f"; minigan's BLAS rule {blas_rule(m)}" if record["backend"] == "numpy" else "")
+             + ". Load average (1, 5, 15 min) "
              f"{load_text(m['load_start'])} at the start, {load_text(m['load_end'])} at the end"
              + (f"; note: {record['note']}" if record["note"] else "") + ".",
              "",
              *busy_warning(record),
              "Milliseconds per training step (per op: per forward+backward), medians of "
-             "interleaved samples, each peer in its own process. PyTorch: the better of its "
-             "thread settings, named. GEMM-only: the step's matrix products alone, by "
-             "NumPy at the same shapes (the best of its thread settings).",
-             "",
-             "| case | minigan | PyTorch | minigan / PyTorch | GEMM-only | minigan / GEMM-only "
+             "interleaved samples, each peer in its own process. " + (
+                 "PyTorch: the better of its thread settings, named. GEMM-only: the step's "
+                 "matrix products alone, by NumPy at the same shapes and layouts (the best of "
+                 "its thread settings)." if record["backend"] == "numpy" else
+                 "PyTorch on CUDA; GEMM-only: the step's matrix products alone, by CuPy at the "
+                 "same shapes and layouts. Every sample ends with a device synchronisation."),
+             ""]
+    table = ["| case | minigan | PyTorch | minigan / PyTorch | GEMM-only | minigan / GEMM-only "
              "| load (1 min) |",
              "|---|---|---|---|---|---|---|"]
     for name, result in cases.items():
@@ -242,7 +246,7 @@ def markdown(record):
                     ("minigan", "ring, as a library")]
         for peer, title in rows:
             ours = step_ms(result, peer)[0]
-            lines.append(f"| {title} | {fmt(ours)} | {fmt(theirs)} ({torch_label(which)}) | "
+            table.append(f"| {title} | {fmt(ours)} | {fmt(theirs)} ({torch_label(which)}) | "
                          f"{ratio_text(ours, theirs)} | {fmt(limit)} | "
                          f"{ratio_text(ours, limit)} | {load} |")
     overhead = cases.get("overhead")
@@ -252,11 +256,14 @@ def markdown(record):
             us = {p: e["timers"][timer]["median_ms"] * 1e3 for p, e in overhead["peers"].items()}
             best = min((v, p) for p, v in us.items() if p.startswith("torch")) if any(
                 p.startswith("torch") for p in us) else (None, None)
-            lines.append(f"| per-op {timer}, µs (raw NumPy {us['numpy']:.1f} µs: minigan / "
-                         f"NumPy {us['minigan'] / us['numpy']:.2f}) | {us['minigan']:.1f} | "
+            raw = "NumPy" if record["backend"] == "numpy" else "CuPy"
+            table.append(f"| per-op {timer}, µs (raw {raw} {us['numpy']:.1f} µs: minigan / "
+                         f"{raw} {us['minigan'] / us['numpy']:.2f}) | {us['minigan']:.1f} | "
                          f"{fmt(best[0])} ({torch_label(best[1])}) | "
                          f"{ratio_text(us['minigan'], best[0])} | — | — | {load} |")
-    lines += ["", *sweep_table(cases), *rss_lines(record["rss"]), *calls_lines(cases),
+    if len(table) > 2:
+        lines += table + [""]
+    lines += [*sweep_table(cases), *rss_lines(record["rss"]), *calls_lines(cases),
               *target_lines(record["targets"])]
     return "\n".join(lines) + "\n"
 
@@ -312,9 +319,12 @@ def sweep_table(cases):
 def rss_lines(rss):
     lines = []
     for name, entry in rss.items():
+        device = entry["points"][-1][3] if len(entry["points"][-1]) > 3 else None
         lines.append(f"Memory, {name}: peak RSS {entry['peak_from']:.1f} MB after step "
                      f"{entry['from_step']}, {entry['peak_end']:.1f} MB after step "
-                     f"{entry['steps']} (×{entry['growth']:.3f}).")
+                     f"{entry['steps']} (×{entry['growth']:.3f})"
+                     + (f"; CuPy's pool {device:.1f} MB at the end" if device is not None
+                        else "") + ".")
     return lines + [""] if lines else []
 
 
