@@ -5,9 +5,10 @@ with ``maximize=True`` it ascends, w ← w + α₁ ∇_w J (the discriminator's 
 objective). Internally the gradient is negated when maximizing, as PyTorch does.
 
 An optimizer rebinds each ``param.data`` and ``param.grad`` to a view of one flat buffer
-and updates it in place, block by block (a block's arrays stay in a core's cache through all
-the passes of the update; why: benchmarks/results/speed-notes.md); build it after converting
-a model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
+and updates it in place, block by block (a block's arrays stay in cache through all the
+passes of the update), the blocks of a large model shared among threads, all with the same
+numbers as one pass (why: benchmarks/results/speed-notes.md); build it after converting a
+model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
 copied back into the flat buffers at the next step; ``Module.load_state_dict`` writes in
 place and needs no copy.
 
@@ -23,6 +24,8 @@ gradient reached since then takes a step with gradient 0 (Adam's moments still d
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from . import backend as B
 from . import tuning
@@ -30,6 +33,17 @@ from . import tuning
 # bytes of each flat array an update block covers: the five arrays an Adam block works on
 # (gradient, moments, parameters, scratch) stay in cache through its passes (speed notes)
 BLOCK_BYTES = 1 << 18
+MIN_PARALLEL_BLOCKS = 8  # from this many blocks (2 MiB per array) an update uses threads
+_threads = (None, None)  # (process id, pool): a forked child starts a pool of its own
+
+
+def _pool():
+    """The worker threads of large updates, started on first use in each process."""
+    global _threads
+    if _threads[0] != os.getpid():
+        _threads = (os.getpid(), ThreadPoolExecutor(max_workers=tuning.cpu_count(),
+                                                    thread_name_prefix="minigan-optim"))
+    return _threads[1]
 
 
 class Optimizer:
@@ -63,8 +77,7 @@ class Optimizer:
         # there every pass is a kernel launch
         self._block = (max(1, BLOCK_BYTES // self._data.itemsize)
                        if B.get_backend() == "numpy" else max(1, start))
-        self._scratch = tuple(xp.empty(min(start, 2 * self._block), dtype=dtype)
-                              for _ in range(2))
+        self._scratches = []  # per worker thread: two arrays of one block (see _scratch)
         self._data_views, self._grad_views = [], []
         for p, part in zip(self.params, self._slices):
             data, grad = self._data[part].reshape(p.shape), self._grad[part].reshape(p.shape)
@@ -124,26 +137,47 @@ class Optimizer:
 
     def _update_blocks(self, start, stop, step):
         """``_update`` on [start, stop) in blocks of about ``BLOCK_BYTES`` per array (at most
-        twice that: the last block takes the remainder). Element-wise, so the numbers are
-        those of one update over the whole range."""
+        twice that: the last block takes the remainder), from ``MIN_PARALLEL_BLOCKS`` blocks
+        on shared among the threads ``tuning.large_work_threads()`` allows (NumPy releases
+        the GIL in its loops), each with its own scratch. Element-wise, so the numbers are
+        those of one update over the whole range, whoever computes which block."""
         count = max(1, (stop - start) // self._block)
-        for i in range(count):
-            self._update(slice(start + (stop - start) * i // count,
-                               start + (stop - start) * (i + 1) // count), step)
+        bounds = [start + (stop - start) * i // count for i in range(count + 1)]
+        threads = 1
+        if count >= MIN_PARALLEL_BLOCKS:
+            threads = min(tuning.large_work_threads(), count // 2)
 
-    def _descent_gradient(self, part):
+        def run(worker):
+            scratch = self._scratch(worker)
+            for i in range(count * worker // threads, count * (worker + 1) // threads):
+                self._update(slice(bounds[i], bounds[i + 1]), step, scratch)
+
+        if threads <= 1:
+            run(0)
+        else:
+            list(_pool().map(run, range(threads)))
+
+    def _scratch(self, worker):
+        """Two arrays of one block (at most twice BLOCK_BYTES) for thread ``worker``."""
+        while len(self._scratches) <= worker:
+            length = min(len(self._data), 2 * self._block)
+            self._scratches.append(tuple(B.xp.empty(length, dtype=self._data.dtype)
+                                         for _ in range(2)))
+        return self._scratches[worker]
+
+    def _descent_gradient(self, part, scratch):
         """d = ±∇ + λθ (PyTorch's order) in scratch; None without weight decay, where d is
         the raw gradient, negated when maximizing (the updates fold that sign in exactly)."""
         if not self.weight_decay:
             return None
         xp = B.xp
         grad = self._grad[part]
-        out = self._scratch[0][:len(grad)]
+        out = scratch[0][:len(grad)]
         if self.maximize:
             xp.negative(grad, out=out)
         else:
             out[...] = grad
-        decay = self._scratch[1][:len(grad)]
+        decay = scratch[1][:len(grad)]
         xp.multiply(self._data[part], self.weight_decay, out=decay)
         out += decay
         return out
@@ -215,16 +249,16 @@ class SGD(Optimizer):
         self._buffers = ("_momentum_buffer",) if momentum else ()
         super().__init__(params)
 
-    def _update(self, part, step):
+    def _update(self, part, step, scratch):
         """b ← μ b + d, θ ← θ − α b; with d = −∇ (maximizing, no decay) as b − ∇ and
         θ + α∇, the same numbers (IEEE negation is exact)."""
         xp = B.xp
-        d = self._descent_gradient(part)
+        d = self._descent_gradient(part, scratch)
         ascend = d is None and self.maximize
         if d is None:
             d = self._grad[part]
         data = self._data[part]
-        change = self._scratch[1][:len(data)]
+        change = scratch[1][:len(data)]
         if self.momentum:
             buffer = self._momentum_buffer[part]
             buffer *= self.momentum
@@ -262,14 +296,14 @@ class Adam(Optimizer):
         self.eps, self.weight_decay, self.maximize = float(eps), float(weight_decay), bool(maximize)
         super().__init__(params)
 
-    def _update(self, part, step):
+    def _update(self, part, step, scratch):
         """The update on one block, 13 passes over it, all in place or into scratch. With
         d = −∇ (maximizing, no decay): d − m = −(∇ + m) and (d·(1 − β₂))·d = (∇·(1 − β₂))·∇,
         the same numbers (IEEE negation is exact)."""
         xp = B.xp
-        d = self._descent_gradient(part)
+        d = self._descent_gradient(part, scratch)
         m, v = self._exp_avg[part], self._exp_avg_sq[part]
-        work = self._scratch[1][:len(m)]
+        work = scratch[1][:len(m)]
         # m ← m + (1 − β₁)(d − m): PyTorch's lerp, the same number as β₁ m + (1 − β₁) d
         if d is None and self.maximize:
             d = self._grad[part]

@@ -129,6 +129,18 @@ def blas_policy() -> dict:
             "threads_large": _many, "current": get_blas_threads()}
 
 
+def large_work_threads() -> int:
+    """Threads for other large element-wise work (the optimizers' blocked updates): the
+    count large products get (OpenBLAS's start-up count, or the pinned count)."""
+    _openblas()
+    return max(1, (_many if _auto else _current) or cpu_count())
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    return _cores()
+
+
 def fit_blas_threads(multiply_adds: int) -> None:
     """Before a NumPy product of ``multiply_adds`` (m·k·n) multiply-adds: set OpenBLAS's
     thread count for it, unless the count was pinned. Costs a comparison when the count is
