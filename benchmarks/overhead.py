@@ -50,11 +50,12 @@ def minigan_peer(a, b, g):
     return autograd_peer(mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True), g)
 
 
-def torch_peer(a, b, g):
+def torch_peer(a, b, g, device="cpu"):
     import torch
 
-    return autograd_peer(torch.tensor(a, requires_grad=True),
-                         torch.tensor(b, requires_grad=True), torch.tensor(g))
+    return autograd_peer(torch.tensor(a, requires_grad=True, device=device),
+                         torch.tensor(b, requires_grad=True, device=device),
+                         torch.tensor(g, device=device))
 
 
 def main(argv=None):

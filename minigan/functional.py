@@ -10,7 +10,7 @@ softplus(x) = max(x, 0) + log1p(exp(−|x|)), log σ(x) = −softplus(−x).
 from __future__ import annotations
 
 from . import backend as B
-from . import numerics
+from . import numerics, tuning
 from .conv import conv2d, conv_transpose2d
 from .ops import axis_index
 from .pooling import avg_pool2d, max_pool2d
@@ -89,11 +89,13 @@ def linear(x, weight, bias=None):
     The products use ``dot``, not ``@`` (why: benchmarks/results/speed-notes.md).
     """
     xp = B.xp
+    tuning.fit_blas_threads(x.data.size * weight.shape[0])
     out = xp.dot(x.data, weight.data.T)
     if bias is not None:
         out += bias.data
 
     def backward(g):
+        tuning.fit_blas_threads(g.size * weight.shape[1])
         g2 = g.reshape(-1, g.shape[-1])
         gx = xp.dot(g, weight.data) if x.requires_grad else None
         gw = xp.dot(g2.T, x.data.reshape(-1, x.shape[-1])) if weight.requires_grad else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 
 from . import backend as B
+from . import tuning
 from .tensor import Tensor, op, sum_to
 
 
@@ -195,6 +196,7 @@ def matmul(a, b):
     xp = B.xp
 
     def backward(g):
+        tuning.fit_blas_threads(max(a.size * b.shape[-1], b.size * a.shape[-2]))
         ga = gb = None
         if a.requires_grad:
             ga = sum_to(g @ xp.swapaxes(b.data, -1, -2), a.shape)
@@ -202,6 +204,7 @@ def matmul(a, b):
             gb = sum_to(xp.swapaxes(a.data, -1, -2) @ g, b.shape)
         return ga, gb
 
+    tuning.fit_blas_threads(max(a.size * b.shape[-1], b.size * a.shape[-2]))
     return op(a.data @ b.data, (a, b), backward, name="matmul")
 
 

@@ -5,10 +5,15 @@ with ``maximize=True`` it ascends, w ← w + α₁ ∇_w J (the discriminator's 
 objective). Internally the gradient is negated when maximizing, as PyTorch does.
 
 An optimizer rebinds each ``param.data`` and ``param.grad`` to a view of one flat buffer
-and updates it in place (why: benchmarks/results/speed-notes.md); build it after converting
-a model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
+and updates it in place, block by block (a block's arrays stay in cache through all the
+passes of the update), the blocks of a large model shared among threads, all with the same
+numbers as one pass (why: benchmarks/results/speed-notes.md); build it after converting a
+model's dtype. A parameter whose ``.data`` or ``.grad`` was rebound to a new array is
 copied back into the flat buffers at the next step; ``Module.load_state_dict`` writes in
 place and needs no copy.
+
+Building the first optimizer of a process on the numpy backend also lets glibc keep freed
+memory for the next step's arrays (``tuning.default_freed_memory``).
 
 A parameter whose ``.grad`` is None (set so by someone, as PyTorch's ``zero_grad`` does) or
 that does not require grad is skipped by ``step``, as in PyTorch; ``zero_grad()`` here fills
@@ -19,8 +24,26 @@ gradient reached since then takes a step with gradient 0 (Adam's moments still d
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from . import backend as B
+from . import tuning
+
+# bytes of each flat array an update block covers: the five arrays an Adam block works on
+# (gradient, moments, parameters, scratch) stay in cache through its passes (speed notes)
+BLOCK_BYTES = 1 << 18
+MIN_PARALLEL_BLOCKS = 8  # from this many blocks (2 MiB per array) an update uses threads
+_threads = (None, None)  # (process id, pool): a forked child starts a pool of its own
+
+
+def _pool():
+    """The worker threads of large updates, started on first use in each process."""
+    global _threads
+    if _threads[0] != os.getpid():
+        _threads = (os.getpid(), ThreadPoolExecutor(max_workers=tuning.cpu_count(),
+                                                    thread_name_prefix="minigan-optim"))
+    return _threads[1]
 
 
 class Optimizer:
@@ -41,6 +64,7 @@ class Optimizer:
         if any(p.dtype != dtype for p in self.params):
             raise ValueError("all parameters of one optimizer must have the same dtype, got "
                              f"{sorted({str(p.dtype) for p in self.params})}")
+        tuning.default_freed_memory()  # once per process: training steps reuse freed memory
         xp = B.xp
         self._sizes = [p.size for p in self.params]
         self._slices, start = [], 0
@@ -49,7 +73,11 @@ class Optimizer:
             start += size
         self._data = xp.empty(start, dtype=dtype)
         self._grad = xp.zeros(start, dtype=dtype)
-        self._scratch = (xp.empty(start, dtype=dtype), xp.empty(start, dtype=dtype))
+        # blocks on the CPU, where they keep the passes in cache; on a GPU one block, since
+        # there every pass is a kernel launch
+        self._block = (max(1, BLOCK_BYTES // self._data.itemsize)
+                       if B.get_backend() == "numpy" else max(1, start))
+        self._scratches = []  # per worker thread: two arrays of one block (see _scratch)
         self._data_views, self._grad_views = [], []
         for p, part in zip(self.params, self._slices):
             data, grad = self._data[part].reshape(p.shape), self._grad[part].reshape(p.shape)
@@ -100,29 +128,58 @@ class Optimizer:
         active, steps = self._active(), self._steps
         if all(active) and steps.count(steps[0]) == len(steps):
             self._steps = [steps[0] + 1] * len(steps)
-            self._update(slice(None), steps[0] + 1)
+            self._update_blocks(0, len(self._data), steps[0] + 1)
             return
         for i, part in enumerate(self._slices):
             if active[i]:
                 steps[i] += 1
-                self._update(part, steps[i])
+                self._update_blocks(part.start, part.stop, steps[i])
 
-    def _descent_gradient(self, part):
-        """d = ±∇ + λθ: the gradient negated when maximizing, plus weight decay λθ
-        (PyTorch's order); a view of the raw gradient when neither applies."""
+    def _update_blocks(self, start, stop, step):
+        """``_update`` on [start, stop) in blocks of about ``BLOCK_BYTES`` per array (at most
+        twice that: the last block takes the remainder), from ``MIN_PARALLEL_BLOCKS`` blocks
+        on shared among the threads ``tuning.large_work_threads()`` allows (NumPy releases
+        the GIL in its loops), each with its own scratch. Element-wise, so the numbers are
+        those of one update over the whole range, whoever computes which block."""
+        count = max(1, (stop - start) // self._block)
+        bounds = [start + (stop - start) * i // count for i in range(count + 1)]
+        threads = 1
+        if count >= MIN_PARALLEL_BLOCKS:
+            threads = min(tuning.large_work_threads(), count // 2)
+
+        def run(worker):
+            scratch = self._scratch(worker)
+            for i in range(count * worker // threads, count * (worker + 1) // threads):
+                self._update(slice(bounds[i], bounds[i + 1]), step, scratch)
+
+        if threads <= 1:
+            run(0)
+        else:
+            list(_pool().map(run, range(threads)))
+
+    def _scratch(self, worker):
+        """Two arrays of one block (at most twice BLOCK_BYTES) for thread ``worker``."""
+        while len(self._scratches) <= worker:
+            length = min(len(self._data), 2 * self._block)
+            self._scratches.append(tuple(B.xp.empty(length, dtype=self._data.dtype)
+                                         for _ in range(2)))
+        return self._scratches[worker]
+
+    def _descent_gradient(self, part, scratch):
+        """d = ±∇ + λθ (PyTorch's order) in scratch; None without weight decay, where d is
+        the raw gradient, negated when maximizing (the updates fold that sign in exactly)."""
+        if not self.weight_decay:
+            return None
         xp = B.xp
         grad = self._grad[part]
-        if not self.maximize and not self.weight_decay:
-            return grad
-        out = self._scratch[0][part]
+        out = scratch[0][:len(grad)]
         if self.maximize:
             xp.negative(grad, out=out)
         else:
             out[...] = grad
-        if self.weight_decay:
-            decay = self._scratch[1][part]
-            xp.multiply(self._data[part], self.weight_decay, out=decay)
-            out += decay
+        decay = scratch[1][:len(grad)]
+        xp.multiply(self._data[part], self.weight_decay, out=decay)
+        out += decay
         return out
 
     # --- state --------------------------------------------------------------------
@@ -192,16 +249,31 @@ class SGD(Optimizer):
         self._buffers = ("_momentum_buffer",) if momentum else ()
         super().__init__(params)
 
-    def _update(self, part, step):
-        d = self._descent_gradient(part)
+    def _update(self, part, step, scratch):
+        """b ← μ b + d, θ ← θ − α b; with d = −∇ (maximizing, no decay) as b − ∇ and
+        θ + α∇, the same numbers (IEEE negation is exact)."""
+        xp = B.xp
+        d = self._descent_gradient(part, scratch)
+        ascend = d is None and self.maximize
+        if d is None:
+            d = self._grad[part]
+        data = self._data[part]
+        change = scratch[1][:len(data)]
         if self.momentum:
             buffer = self._momentum_buffer[part]
             buffer *= self.momentum
-            buffer += d
-            d = buffer
-        change = self._scratch[1][part]
-        B.xp.multiply(d, self.lr, out=change)
-        self._data[part] -= change
+            if ascend:
+                buffer -= d
+            else:
+                buffer += d
+            xp.multiply(buffer, self.lr, out=change)
+            data -= change
+            return
+        xp.multiply(d, self.lr, out=change)
+        if ascend:
+            data += change
+        else:
+            data -= change
 
 
 class Adam(Optimizer):
@@ -224,14 +296,23 @@ class Adam(Optimizer):
         self.eps, self.weight_decay, self.maximize = float(eps), float(weight_decay), bool(maximize)
         super().__init__(params)
 
-    def _update(self, part, step):
+    def _update(self, part, step, scratch):
+        """The update on one block, 13 passes over it, all in place or into scratch. With
+        d = −∇ (maximizing, no decay): d − m = −(∇ + m) and (d·(1 − β₂))·d = (∇·(1 − β₂))·∇,
+        the same numbers (IEEE negation is exact)."""
         xp = B.xp
-        d = self._descent_gradient(part)
+        d = self._descent_gradient(part, scratch)
         m, v = self._exp_avg[part], self._exp_avg_sq[part]
-        work = self._scratch[1][part]
+        work = scratch[1][:len(m)]
         # m ← m + (1 − β₁)(d − m): PyTorch's lerp, the same number as β₁ m + (1 − β₁) d
-        xp.subtract(d, m, out=work)
-        work *= 1 - self.beta1
+        if d is None and self.maximize:
+            d = self._grad[part]
+            xp.add(d, m, out=work)
+            work *= -(1 - self.beta1)
+        else:
+            d = self._grad[part] if d is None else d
+            xp.subtract(d, m, out=work)
+            work *= 1 - self.beta1
         m += work
         v *= self.beta2
         xp.multiply(d, 1 - self.beta2, out=work)
@@ -243,4 +324,5 @@ class Adam(Optimizer):
         work += self.eps
         xp.divide(m, work, out=work)
         work *= step_size
-        self._data[part] -= work
+        data = self._data[part]  # a view: augmented assignment on the slice would copy back
+        data -= work

@@ -16,6 +16,7 @@ import math
 import threading
 
 from . import backend as B
+from . import tuning
 
 SCRATCH_LIMIT = 1 << 26  # bytes: larger temporaries are allocated afresh
 
@@ -248,6 +249,7 @@ def conv_transpose_phases(x, weight, stride, padding, dilation, groups, out_size
 def gemm(a, b, out=None):
     """a @ b for (G, M, K) and (G, K, L) stacks, flattened to (G·M, L): one 2-D GEMM when
     G = 1, one per group otherwise; into the contiguous (G, M, L) ``out`` when given."""
+    tuning.fit_blas_threads(a.size * b.shape[-1])
     if a.shape[0] == 1:
         product = B.xp.matmul(a[0], b[0], out=None if out is None else out[0])
     else:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigan as mg
-from minigan import nn
+from minigan import nn, tuning
 from minigan.backend import to_device
 from minigan.backend import to_numpy as host
 from minigan.optim import SGD, Adam
@@ -102,14 +102,17 @@ def test_ascent_raises_a_concave_objective_and_descent_lowers_a_convex_one(kind)
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-def test_ascending_j_is_descending_minus_j(kind):
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_ascending_j_is_descending_minus_j(kind, weight_decay):
+    """Bit for bit: without weight decay the ascent folds the gradient's sign into its
+    passes instead of negating it (IEEE negation is exact, so the numbers are the same)."""
     cls = OPTIMIZERS[kind][0]
     rng = np.random.default_rng(1)
     start, a = rng.standard_normal(5), mg.tensor(rng.standard_normal(5).astype(np.float32))
     trajectories = []
     for maximize, sign in ((True, 1.0), (False, -1.0)):
         w = nn.Parameter(mg.tensor(start.astype(np.float32)).data)
-        opt = cls([w], lr=0.1, weight_decay=0.1, maximize=maximize)
+        opt = cls([w], lr=0.1, weight_decay=weight_decay, maximize=maximize)
         for _ in range(4):
             opt.zero_grad()
             (sign * ((w - a) ** 3).sum()).backward()
@@ -117,6 +120,52 @@ def test_ascending_j_is_descending_minus_j(kind):
         trajectories.append(w.numpy())
     np.testing.assert_array_equal(*trajectories)
     assert not np.allclose(trajectories[0], start)
+
+
+BLOCKED_CASES = [
+    ("SGD", {"lr": 0.1}), ("SGD", {"lr": 0.1, "maximize": True}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01, "maximize": True}),
+    ("Adam", {}), ("Adam", {"maximize": True}),
+    ("Adam", {"lr": 0.01, "betas": (0.5, 0.9), "weight_decay": 0.1, "maximize": True}),
+]
+
+
+@pytest.fixture
+def threads_by_size():
+    """minigan's default thread rule for one test (conftest pins 1 thread for the suite), so
+    that updates of many blocks share them out among threads."""
+    tuning.auto_blas_threads()
+    yield
+    tuning.set_blas_threads(1)
+
+
+@pytest.mark.parametrize("name, kwargs", BLOCKED_CASES)
+def test_updates_in_blocks_are_the_whole_buffer_update(name, kwargs, monkeypatch,
+                                                       threads_by_size):
+    """A step runs over the flat buffer in cache-sized blocks, many blocks shared among
+    threads: the same bits as one pass over it, on the whole-buffer path and the
+    per-parameter one (a skipped parameter)."""
+    rng = np.random.default_rng(3)
+    shapes = [(50, 30), (701,), (3,)]
+    initial = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(4)]
+    results = []
+    for block_bytes in (1 << 30, 1 << 10, 4):  # one block; 8 of 256 elements, on threads; 2204 of 1
+        monkeypatch.setattr(mg.optim, "BLOCK_BYTES", block_bytes)
+        params = [nn.Parameter(mg.tensor(a).data) for a in initial]
+        opt = getattr(mg.optim, name)(params, **kwargs)
+        for step, step_grads in enumerate(grads):
+            opt.zero_grad()
+            for i, (p, g) in enumerate(zip(params, step_grads)):
+                if step == 2 and i == 1:
+                    p.grad = None  # this step takes the per-parameter path
+                    continue
+                p.grad += to_device(g)
+            opt.step()
+        results.append([host(p.data).tobytes() for p in params]
+                       + [host(v).tobytes() for v in opt.state_dict().values()
+                          if hasattr(v, "dtype") and v.dtype.kind == "f"])
+    assert results[0] == results[1] == results[2]
 
 
 # --- PyTorch cross-checks -----------------------------------------------------------------
