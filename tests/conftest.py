@@ -7,6 +7,7 @@ tests/standin first on PYTHONPATH, "cupy" is the strict CPU stand-in (test_stand
 """
 
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,6 +16,8 @@ import minigan as mg
 from minigan import backend, tuning
 
 BACKEND = os.environ.get("MINIGAN_TEST_BACKEND", "numpy")
+if os.environ.get("MINIGAN_TEST_TORCH") == "0":  # the optional PyTorch cross-checks skip
+    sys.modules["torch"] = None
 
 # function-scoped fixtures here only set the backend, dtype and seed, which no example changes
 SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -41,15 +41,20 @@ LEFT_TO_NUMPY = ["test_long_chain_needs_no_recursion",  # 100,000 ops: the engin
                  "test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume",
                  "test_mnist_from_a_local_file_runs_the_dcgan",
                  "test_bound_is_tight_on_discrete_distributions",
-                 "test_the_linear_generator_fits_the_vdm_optimum"]  # thousands of steps
+                 # accuracy of long training loops, not of host/device moves
+                 "test_the_linear_generator_fits_the_vdm_optimum",
+                 "test_the_quadrature_optimum_is_mode_seeking",
+                 "test_estimate_is_within_five_percent_of_the_reference"]
 
 
 def standin_env(**extra):
     path = os.pathsep.join(filter(None, [str(STANDIN), str(ROOT), os.environ.get("PYTHONPATH")]))
-    # one BLAS thread: the stand-in's "device" is this CPU, shared with the other workers
+    # one BLAS thread: the stand-in's "device" is this CPU, shared with the other workers;
+    # the PyTorch cross-checks are the numpy run's (importing torch in every stand-in
+    # process would cost more than the tests it serves)
     return {**os.environ, "PYTHONPATH": path, "MINIGAN_TEST_BACKEND": "cupy",
             "HYPOTHESIS_PROFILE": "standin", "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1", **extra}
+            "OMP_NUM_THREADS": "1", "MINIGAN_TEST_TORCH": "0", **extra}
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))
