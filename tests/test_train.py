@@ -425,13 +425,15 @@ def test_the_health_check_names_the_quantity():
     past = health.failure({**ok, "v_max": 90.0}, kl, np.float32)  # losses still finite
     assert past.startswith("the critic's logit v_max = 90 is past the kl guard (above 88.7")
     assert health.failure({**ok, "v_max": 90.0}, kl, np.float64) is None  # exact to 709.8
-    # on steps without statistics the logits of the last critic update are read
+    # steps without statistics are checked for their losses, and where one is not finite
+    # the logits of the last critic update tell whether the critic ran off
     lean = {"loss_d": 1.0, "loss_g": 2.0}
     logits = (np.array([0.0, 1.0], np.float32), np.array([-200.0, 3.0], np.float32))
-    assert health.failure(lean, kl, np.float32, logits) is None
     neyman = mg.divergences.get("neyman")
-    assert "v_min = -200 is past the neyman guard" in health.failure(lean, neyman, np.float32,
-                                                                     logits)
+    assert health.failure(lean, neyman, np.float32, logits) is None
+    assert health.failure({**lean, "loss_d": float("inf")}, neyman, np.float32, logits) == (
+        "loss_d = inf (the critic's logit v_min = -200 is past the neyman guard (below "
+        "-87.72, g_f or f* is not exact))")
 
 
 def test_a_dead_critic_earns_one_warning_naming_the_diagnosis(tmp_path, capsys, monkeypatch):

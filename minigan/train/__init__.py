@@ -9,13 +9,18 @@ The flags name the lecture's quantities: K (--d-steps), α1 (--lr-d), α2 (--lr-
 (--batch-real), B2 (--batch-fake). The run folder (--out) gets config.json, metrics.jsonl,
 checkpoint.npz, samples.npy, summary.json and PNG figures; --resume continues a run bit for
 bit. Exit status: 0 done; 2 bad usage, an unavailable backend or an unreadable checkpoint
-(one line on stderr, nothing written); 3 training diverged (NaN/inf), the last good
-checkpoint kept; 130 interrupted, the last checkpoint kept.
+(one line on stderr, nothing written); 3 training diverged (a non-finite loss, gradient
+norm or critic output, or a critic logit past the divergence's guard: one line naming the
+step and the quantity), the last good checkpoint kept; 130 interrupted, the last checkpoint
+kept. A generator whose gradient has vanished while the critic is sure of itself gets one
+warning line on stderr and an entry in summary.json's ``warnings``.
 
-The package reads in three parts, each importing only the ones before it:
+The package reads in five parts, each importing only the ones before it:
 
+- ``recipes``: the recommended settings per divergence on ring and grid;
 - ``arguments``: the flags, the recommended settings per dataset, validation, resume's
   saved configuration;
+- ``health``: the checks that stop a blown-up run and the vanished-gradient warning;
 - ``run``: building the models, optimizers and trainer, and the training loop;
 - ``report``: the progress bar, printed lines, summary.json and the figures.
 """

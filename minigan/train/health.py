@@ -28,9 +28,12 @@ def failure(stats, divergence, dtype, logits=()):
     """What shows that the step of ``stats`` blew up, as one phrase naming the quantity, or
     None: the first non-finite number, and where the critic's logits (``v_min``/``v_max``
     of the statistics, else the arrays ``logits``) are past the guard, that too (a critic
-    that has run off usually overflows the batch means first)."""
+    that has run off usually overflows the batch means first). Steps without statistics
+    (not logged) are checked for their losses only, so that they cost no reductions."""
     bad = next((f"{key} = {stats[key]}" for key in FINITE
                 if key in stats and not math.isfinite(stats[key])), None)
+    if bad is None and "v_min" not in stats:
+        return None  # a step logged without statistics, its losses finite: nothing to read
     past = past_the_guard(stats, divergence, dtype, logits)
     if bad and past:
         return f"{bad} ({past})"
