@@ -76,8 +76,8 @@ def test_the_checker_bites(tmp_path):
 
 # each module may import only modules ranked below it
 LAYERS = ["backend", "tuning", "numerics", "tensor", "ops", "conv", "functional", "gradcheck",
-          "testing", "module", "nn", "optim", "divergences", "gan", "models", "checkpoint", "data",
-          "digits", "metrics", "plots", "graph", "train"]
+          "testing", "module", "nn", "optim", "divergences", "gan", "models", "checkpoint",
+          "digits", "data", "metrics", "plots", "graph", "train"]
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if module_name(p) in LAYERS], ids=rel)
