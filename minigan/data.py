@@ -1,5 +1,6 @@
-"""Datasets: the 2D mode-collapse benchmarks (ring, grid), a 1D Gaussian mixture, and MNIST
-from a local file.
+"""Datasets: the 2D mode-collapse benchmarks (ring, grid), a 1D Gaussian mixture, and MNIST:
+the 4,000 training images of the built-in subset (``digits.load_mnist_5k``), or the full set
+from a local file (IDX, gzipped or not, or Keras's mnist.npz).
 
 ``sample(n)`` draws on the host from the one seeded host generator
 (``backend.generator()``): reference samples, figures. ``Dataset.batch`` draws a training
@@ -12,6 +13,7 @@ follow fgan-reference.md ("Mode-collapse benchmarks").
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy
 
 from . import backend as B
+from . import digits
 from .tensor import Tensor
 
 NAMES = ("ring", "grid", "mixture1d", "mnist")
@@ -28,9 +31,9 @@ NAMES = ("ring", "grid", "mixture1d", "mnist")
 MIXTURE1D = ((0.3, -1.0, 0.5), (0.7, 1.5, 1.0))
 
 MNIST_HELP = (
-    "minigan does not download MNIST; get mnist.npz (the Keras file, with x_train) or the "
-    "idx file train-images-idx3-ubyte[.gz] and pass its path (or its folder) with "
-    "--data-path or the MINIGAN_MNIST environment variable"
+    "pass the full MNIST with --data-path (or $MINIGAN_MNIST): mnist.npz (the Keras file, "
+    "with x_train), an IDX image file train-images-idx3-ubyte (gzipped or not), or a folder "
+    "holding one; without it --dataset mnist uses the 4,000 built-in training images"
 )
 
 
@@ -91,27 +94,54 @@ def mixture1d_density(x) -> numpy.ndarray:
                for w, m, s in MIXTURE1D)
 
 
-# --- MNIST from a local file ------------------------------------------------------------
+# --- MNIST: the built-in subset, or the full set from a local file --------------------
+
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_IMAGES = 0x0803  # magic number of an IDX file of uint8 with 3 dimensions (2051)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx(path) -> numpy.ndarray:
+    """The array in an IDX file (LeCun's format: two zero bytes, a type code, the number of
+    dimensions d, d big-endian uint32 sizes, then the values, big-endian, row-major),
+    gzipped or not: gzip is told by the file's first bytes, not by its name. A header that
+    does not fit the file (truncated, or with bytes left over) is a ValueError naming it."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"{path} is a damaged gzip file ({err})") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES or raw[3] == 0:
+        raise ValueError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'}"
+                         f"; expected 0000, a type code and the number of dimensions)")
+    dtype, ndim = numpy.dtype(IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path} is truncated: its header needs {header} bytes, it has "
+                         f"{len(raw)}")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    expected = header + math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "longer than its header says"
+        raise ValueError(f"{path} is {problem}: {len(raw) - header} data bytes for an array "
+                         f"of shape {shape} of {dtype.name} ({expected - header} expected)")
+    return numpy.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
 def _read_idx_images(path: Path) -> numpy.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 16 or int.from_bytes(raw[:4], "big") != 2051:
-        raise ValueError(f"{path} is not an idx image file (magic number 2051 expected)")
-    count, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
-    if len(raw) != 16 + count * rows * cols:
-        raise ValueError(f"{path} is truncated: {len(raw) - 16} pixel bytes for "
-                         f"{count} images of {rows}x{cols}")
-    return numpy.frombuffer(raw, dtype=numpy.uint8, offset=16).reshape(count, rows, cols)
+    images = read_idx(path)
+    if images.dtype != numpy.uint8 or images.ndim != 3:
+        what = " (a label file?)" if images.ndim == 1 else ""
+        raise ValueError(f"{path} holds {images.dtype.name} of shape {images.shape}{what}, not "
+                         f"MNIST images (IDX magic number {IDX_IMAGES}: uint8 of shape "
+                         f"(N, rows, cols))")
+    return images
 
 
 def _find_mnist(path) -> Path:
-    if path is None:
-        path = os.environ.get("MINIGAN_MNIST")
-    if not path:
-        raise FileNotFoundError(f"no MNIST file given; {MNIST_HELP}")
     path = Path(path).expanduser()
     if path.is_dir():
         for name in ("mnist.npz", "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
@@ -124,10 +154,19 @@ def _find_mnist(path) -> Path:
     return path
 
 
+def scale_images(images) -> numpy.ndarray:
+    """uint8 images (N, rows, cols), 0–255, as float32 (N, 1, rows, cols) in [−1, 1] (the
+    range of a tanh generator)."""
+    return (images.astype(numpy.float32) / 127.5 - 1.0)[:, None]
+
+
 def load_mnist(path=None) -> numpy.ndarray:
-    """The MNIST training images as float32 of shape (N, 1, 28, 28) scaled to [−1, 1] (the
-    range of a tanh generator). ``path`` is mnist.npz, an idx image file (optionally .gz),
-    or a folder holding one; None reads $MINIGAN_MNIST."""
+    """The MNIST training images as float32 of shape (N, 1, 28, 28) scaled to [−1, 1].
+    ``path`` is mnist.npz, an IDX image file (optionally gzipped), or a folder holding one;
+    None reads $MINIGAN_MNIST."""
+    path = path or os.environ.get("MINIGAN_MNIST")
+    if not path:
+        raise FileNotFoundError(f"no MNIST file given; {MNIST_HELP}")
     path = _find_mnist(path)
     try:
         if path.suffix == ".npz":
@@ -145,7 +184,24 @@ def load_mnist(path=None) -> numpy.ndarray:
         raise ValueError(f"{path} is not a readable MNIST file ({err})") from None
     if images.ndim != 3 or images.shape[0] == 0:
         raise ValueError(f"{path}: expected images of shape (N, rows, cols), got {images.shape}")
-    return (images.astype(numpy.float32) / 127.5 - 1.0)[:, None]
+    return scale_images(images)
+
+
+def without_held_out(images) -> numpy.ndarray:
+    """``images`` (float32, as ``load_mnist`` returns them) less any that is one of the
+    built-in subset's 1,000 held-out images (the digit score's reference, on which no GAN
+    trains; the subset comes from MNIST, so the full set may hold them)."""
+    held_out = {image.tobytes() for image in scale_images(digits.load_mnist_5k("test")[0])}
+    keep = [i for i, image in enumerate(images) if image.tobytes() not in held_out]
+    return images if len(keep) == len(images) else images[keep]
+
+
+def mnist_images(data_path=None) -> numpy.ndarray:
+    """The images ``--dataset mnist`` trains on: those of ``data_path`` (or
+    $MINIGAN_MNIST) without the held-out ones, else the 4,000 built-in training images."""
+    if data_path or os.environ.get("MINIGAN_MNIST"):
+        return without_held_out(load_mnist(data_path))
+    return scale_images(digits.load_mnist_5k("train")[0])
 
 
 # --- one interface for the trainer ------------------------------------------------------
@@ -213,7 +269,8 @@ class Dataset:
 
 
 def get(name: str, data_path=None) -> Dataset:
-    """The dataset called ``name`` (one of NAMES); mnist reads ``data_path``."""
+    """The dataset called ``name`` (one of NAMES); mnist reads ``data_path`` if given (see
+    ``mnist_images``)."""
     if name == "ring":
         return Dataset("ring", (2,), ring, ring_centres(), 0.01, (-1.5, 1.5),
                        draw=modes_draw(ring_centres(), 0.01))
@@ -223,7 +280,7 @@ def get(name: str, data_path=None) -> Dataset:
     if name == "mixture1d":
         return Dataset("mixture1d", (1,), mixture1d, bounds=(-4.0, 6.0), draw=mixture1d_draw)
     if name == "mnist":
-        images = load_mnist(data_path)
+        images = mnist_images(data_path)
         on_device = DeviceCopy(images)
 
         def sample(n, rng=None):

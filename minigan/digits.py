@@ -70,6 +70,14 @@ def _read_checked(name: str, expected: str, path=None) -> bytes:
     return data
 
 
+def check_files() -> None:
+    """Read the packaged data and weights files and refuse (ValueError naming the file) any
+    that is missing or whose sha256 does not match: the check to make before a run that
+    will need them."""
+    _read_checked(MNIST_FILE, MNIST_SHA256)
+    _read_checked(CLASSIFIER_FILE, CLASSIFIER_SHA256)
+
+
 MNIST_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels",
                 "train_index", "test_index")
 

@@ -1,5 +1,6 @@
 """Metrics: variational estimates of f-divergences between sample sets; mode coverage
-and the Gaussian fit of generated samples."""
+and the Gaussian fit of generated samples; the digit score of generated MNIST images
+(``digit_score`` and its parts, defined in ``minigan.digits``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import math
 
 from . import backend as B
 from . import divergences, nn, optim
+from .digits import digit_score, frechet_distance, kl_to_uniform, real_frechet_floor
 from .gan import vdm_objective
 from .tensor import Tensor, no_grad
+
+__all__ = ["estimate_divergence", "mode_coverage", "gaussian_fit", "digit_score",
+           "frechet_distance", "kl_to_uniform", "real_frechet_floor"]
 
 
 def _as_rows(samples):

@@ -5,7 +5,8 @@ V_w(x), whose output the divergence's activation turns into T_w(x) = g_f(V_w(x))
   LeakyReLU; the critic reads ``pack`` samples at once (PacGAN).
 - mixture1d: optionally the linear generator G(z) = μ + σz of the f-GAN paper's
   Gaussian-fit experiment, so Q_θ = N(μ, σ²) exactly.
-- mnist: a small DCGAN (transposed convolutions with BatchNorm, tanh output in [−1, 1]).
+- mnist: the DCGAN of Radford et al. (2016) for 1×28×28 (``dcgan_generator``,
+  ``dcgan_critic``), its widths as arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from . import backend as B
 from . import nn
 from .nn import Parameter
+
+DCGAN_WIDTH = 64  # the DCGAN's channels next to the image, doubled in the layer beyond
 
 
 class Scale(nn.Module):
@@ -56,9 +59,10 @@ def mlp(sizes, activation):
     return nn.Sequential(*layers)
 
 
-def generator(dataset_shape, noise_dim, hidden=128, layers=2, kind="mlp", scale=1.0):
+def generator(dataset_shape, noise_dim, hidden=128, layers=2, kind="mlp", scale=1.0,
+              width=DCGAN_WIDTH):
     """G_θ: noise of size ``noise_dim`` to one sample of ``dataset_shape``; an MLP's output
-    is multiplied by ``scale``, the data's extent."""
+    is multiplied by ``scale``, the data's extent; images get the DCGAN of ``width``."""
     if kind == "linear":
         if tuple(dataset_shape) != (1,) or noise_dim != 1:
             raise ValueError("the linear generator μ + σz is for 1D data with noise_dim 1")
@@ -66,30 +70,57 @@ def generator(dataset_shape, noise_dim, hidden=128, layers=2, kind="mlp", scale=
     if len(dataset_shape) == 1:
         net = mlp([noise_dim] + [hidden] * layers + [dataset_shape[0]], nn.ReLU)
         return net if scale == 1 else nn.Sequential(net, Scale(scale))
-    channels, height, width = dataset_shape
-    if height % 4 or width % 4:
-        raise ValueError(f"the DCGAN generator needs sides divisible by 4, got {dataset_shape}")
-    return nn.Sequential(
-        nn.Linear(noise_dim, 128 * (height // 4) * (width // 4)),
-        nn.Unflatten(1, (128, height // 4, width // 4)),
-        nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1), nn.Tanh(),
-    )
+    return dcgan_generator(dataset_shape, noise_dim, width)
 
 
-def critic(dataset_shape, hidden=128, layers=2, pack=1, scale=1.0):
+def critic(dataset_shape, hidden=128, layers=2, pack=1, scale=1.0, width=DCGAN_WIDTH):
     """V_w: ``pack`` samples of ``dataset_shape`` (concatenated along the first feature
     axis) to one real number per packed input; an MLP first divides its input by
-    ``scale``."""
+    ``scale``; images get the DCGAN critic of ``width``."""
     if len(dataset_shape) == 1:
         net = mlp([dataset_shape[0] * pack] + [hidden] * layers + [1],
                   lambda: nn.LeakyReLU(0.2))
         return net if scale == 1 else nn.Sequential(Scale(1 / scale), net)
+    return dcgan_critic(dataset_shape, width, pack)
+
+
+# --- the DCGAN for images (mnist) -------------------------------------------------------
+
+
+def _image_shape(dataset_shape):
     channels, height, width = dataset_shape
-    features = 128 * (height // 4) * (width // 4)
-    return nn.Sequential(
-        nn.Conv2d(channels * pack, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(features, 1),
-    )
+    if height % 4 or width % 4:
+        raise ValueError(f"the DCGAN needs sides divisible by 4, got {tuple(dataset_shape)}")
+    return channels, height // 4, width // 4
+
+
+def dcgan_generator(dataset_shape, noise_dim, width=DCGAN_WIDTH):
+    """G_θ of the DCGAN: z (N, noise_dim) -> images (N, C, H, W) in [−1, 1].
+
+    z is projected to 2w channels at H/4 × W/4 (a Linear, which is ConvTranspose2d with an
+    (H/4, W/4) kernel on a 1 × 1 input), then two ConvTranspose2d(4, stride 2, padding 1)
+    each double the sides: BatchNorm + ReLU after every layer but the last, tanh on the
+    output. Weights ~ N(0, 0.02²), BatchNorm scales ~ N(1, 0.02²) (``nn.init_dcgan_``)."""
+    channels, h, w = _image_shape(dataset_shape)
+    return nn.init_dcgan_(nn.Sequential(
+        nn.Linear(noise_dim, 2 * width * h * w), nn.Unflatten(1, (2 * width, h, w)),
+        nn.BatchNorm2d(2 * width), nn.ReLU(),
+        nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+        nn.BatchNorm2d(width), nn.ReLU(),
+        nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1), nn.Tanh(),
+    ))
+
+
+def dcgan_critic(dataset_shape, width=DCGAN_WIDTH, pack=1):
+    """V_w of the DCGAN: ``pack`` images stacked on the channel axis (N, pack·C, H, W) -> one
+    logit each. Two Conv2d(4, stride 2, padding 1) halve the sides (w, then 2w channels),
+    each followed by LeakyReLU(0.2), BatchNorm on the second; then a Linear to one number.
+    Initialised as the generator."""
+    channels, h, w = _image_shape(dataset_shape)
+    return nn.init_dcgan_(nn.Sequential(
+        nn.Conv2d(channels * pack, width, 4, stride=2, padding=1),
+        nn.LeakyReLU(negative_slope=0.2),
+        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width),
+        nn.LeakyReLU(negative_slope=0.2),
+        nn.Flatten(), nn.Linear(2 * width * h * w, 1),
+    ))

@@ -1,6 +1,8 @@
 """Figures of a training run, drawn with matplotlib's Agg backend (no display needed).
 
 - ``samples``: generated samples over the real data at several points of training;
+- ``digit_grids``: for images, a grid of real digits beside a grid of generated ones at
+  each snapshot;
 - ``critic``: the critic's landscape T(x) = g_f(V_w(x)) over 2D data, with both sample sets;
 - ``losses``: both players' losses, the divergence estimate J, and the mean critic outputs
   on real and generated samples (D(x) and D(G(z)) for the GAN divergence);
@@ -48,27 +50,53 @@ def _panel(ax, real, fake, bounds, title, density=None):
             ax.plot(grid, density(grid), color="k", lw=1.2, label="p(x)")
         ax.set_xlim(bounds)
         title += f": mean {fake.mean():.3f}, std {fake.std():.3f}"
-    else:  # images (N, C, H, W) in [−1, 1]
-        images = fake[:16, 0]
-        side = int(numpy.ceil(numpy.sqrt(len(images))))
-        height, width = images.shape[1:]
-        canvas = numpy.ones((side * height, side * width))
-        for i, image in enumerate(images):
-            r, c = divmod(i, side)
-            canvas[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
-        ax.imshow(canvas, cmap="gray", vmin=-1, vmax=1)
-        ax.axis("off")
+    else:
+        raise ValueError(f"no sample panel for data of shape {real.shape[1:]}; images go "
+                         "to digit_grids")
     ax.set_title(title, fontsize=9)
 
 
 def samples(path, real, snapshots, bounds, density=None):
-    """One panel per (step, generated samples) in ``snapshots``, over ``real``."""
+    """One panel per (step, generated samples) in ``snapshots``, over ``real``; images
+    (N, C, H, W) are drawn by ``digit_grids``."""
+    if real.ndim == 4:
+        digit_grids(path, real, snapshots)
+        return
     count = max(len(snapshots), 1)
     fig, axes = plt.subplots(1, count, figsize=(3 * count, 3.1), squeeze=False)
     for ax, (step, fake) in zip(axes[0], snapshots):
         _panel(ax, real, fake, bounds, f"step {step}", density)
-    if real.ndim == 2:  # images carry no legend
-        axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
+    axes[0][0].legend(loc="upper right", fontsize=7, markerscale=3)
+    save_figure(fig, path)
+
+
+GRID_SIDE = 8  # images per side of a digit grid
+
+
+def image_grid(images, side=GRID_SIDE) -> numpy.ndarray:
+    """The first side² images (N, 1, H, W) tiled into one (side·H, side·W) picture, with a
+    one-pixel white gap between them; missing images stay white."""
+    images = numpy.asarray(images)[:side * side, 0]
+    height, width = images.shape[1:]
+    canvas = numpy.ones((side * (height + 1) - 1, side * (width + 1) - 1))
+    for i, image in enumerate(images):
+        r, c = divmod(i, side)
+        canvas[r * (height + 1):r * (height + 1) + height,
+               c * (width + 1):c * (width + 1) + width] = image
+    return canvas
+
+
+def digit_grids(path, real, snapshots, side=GRID_SIDE):
+    """Grids of images in [−1, 1]: real ones first, then the generated ones of each
+    (step, images) in ``snapshots``."""
+    panels = [("real (training images)", real)] + [(f"generated, step {step}", fake)
+                                                   for step, fake in snapshots]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9), squeeze=False)
+    for ax, (title, images) in zip(axes[0], panels):
+        ax.imshow(image_grid(images, side), cmap="gray", vmin=-1, vmax=1,
+                  interpolation="nearest")
+        ax.axis("off")
+        ax.set_title(title, fontsize=9)
     save_figure(fig, path)
 
 

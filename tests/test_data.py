@@ -1,5 +1,6 @@
-"""Datasets: the centres and stds of fgan-reference.md, the 1D mixture's moments, MNIST from
-local files (npz and idx, plain and gzipped) with clear errors, and device batches."""
+"""Datasets: the centres and stds of fgan-reference.md, the 1D mixture's moments, MNIST (the
+built-in training images by default; local files, npz and IDX, plain and gzipped, with clear
+errors; the held-out images never trained on), and device batches."""
 
 import gzip
 import math
@@ -93,9 +94,16 @@ def _images(n=5):
     return np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
 
 
-def _idx_bytes(images):
-    header = b"".join(int(v).to_bytes(4, "big") for v in (2051, *images.shape))
-    return header + images.tobytes()
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
+
+
+def _idx_bytes(array):
+    """An IDX file as LeCun's format describes it: 0, 0, the type code, the number of
+    dimensions, the sizes (big-endian uint32), the values."""
+    array = np.asarray(array)
+    magic = bytes([0, 0, IDX_CODES[array.dtype], array.ndim])
+    sizes = b"".join(int(v).to_bytes(4, "big") for v in array.shape)
+    return magic + sizes + array.tobytes()
 
 
 def _check_scaled(loaded, images):
@@ -133,7 +141,7 @@ def test_mnist_from_the_environment_variable(tmp_path, monkeypatch):
 
 def test_missing_mnist_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv("MINIGAN_MNIST", raising=False)
-    with pytest.raises(FileNotFoundError, match="does not download MNIST.*--data-path"):
+    with pytest.raises(FileNotFoundError, match="no MNIST file given.*--data-path.*built-in"):
         data.load_mnist()
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_mnist(tmp_path / "nope.npz")
@@ -146,10 +154,10 @@ def test_bad_mnist_files_are_refused(tmp_path):
     truncated.write_bytes(_idx_bytes(_images(3))[:-10])
     with pytest.raises(ValueError, match="truncated"):
         data.load_mnist(truncated)
-    foreign = tmp_path / "labels.idx"
-    foreign.write_bytes((2049).to_bytes(4, "big") + bytes(12))
-    with pytest.raises(ValueError, match="magic number"):
-        data.load_mnist(foreign)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    labels.write_bytes(_idx_bytes(np.arange(3, dtype=np.uint8)))
+    with pytest.raises(ValueError, match=r"shape \(3,\) \(a label file\?\).*magic number 2051"):
+        data.load_mnist(labels)
     no_images = tmp_path / "other.npz"
     np.savez(no_images, y_train=np.arange(3))
     with pytest.raises(ValueError, match="x_train"):
@@ -197,3 +205,111 @@ def test_mnist_batches_come_from_the_images_on_the_device(tmp_path):
     if mg.get_backend() == "numpy":
         mg.manual_seed(1)
         np.testing.assert_array_equal(batch, ds.sample(5))
+# --- the IDX reader on small, truncated and mislabelled files -------------------------
+
+
+def test_a_small_idx_file_of_images_has_the_magic_number_2051():
+    assert int.from_bytes(_idx_bytes(_images(2))[:4], "big") == 2051
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(24, dtype=np.uint8).reshape(2, 3, 4),            # 2 tiny "images"
+    np.array([7, 0, 9], dtype=np.uint8),                       # labels (idx1)
+    (np.arange(6) - 3).astype(">i4").reshape(3, 2),          # int32, negative values
+    np.array([[0.5, -1.25]], dtype=">f4"),                     # float32
+    np.zeros((0, 28, 28), dtype=np.uint8),                     # no images at all
+])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_read_idx_returns_the_array_written(tmp_path, array, compressed):
+    raw = _idx_bytes(array)
+    path = tmp_path / "file.idx"
+    path.write_bytes(gzip.compress(raw) if compressed else raw)
+    read = data.read_idx(path)
+    assert read.shape == array.shape and read.dtype == array.dtype
+    np.testing.assert_array_equal(read, array)
+
+
+def test_gzip_is_told_by_the_content_not_the_name(tmp_path):
+    images = _images(2)
+    raw = _idx_bytes(images)
+    plain_as_gz = tmp_path / "train-images-idx3-ubyte.gz"   # named .gz, not compressed
+    plain_as_gz.write_bytes(raw)
+    gz_as_plain = tmp_path / "t10k-images-idx3-ubyte"       # compressed, named plain
+    gz_as_plain.write_bytes(gzip.compress(raw))
+    _check_scaled(data.load_mnist(plain_as_gz), images)
+    _check_scaled(data.load_mnist(gz_as_plain), images)
+
+
+@pytest.mark.parametrize("cut", [1, 100, 784, 2 * 784 + 15])
+def test_a_truncated_idx_file_is_refused_naming_it(tmp_path, cut):
+    raw = _idx_bytes(_images(3))
+    path = tmp_path / "cut-images"
+    path.write_bytes(raw[:len(raw) - cut])
+    with pytest.raises(ValueError, match="cut-images is truncated"):
+        data.read_idx(path)
+
+
+def test_bytes_beyond_the_header_s_sizes_are_refused(tmp_path):
+    path = tmp_path / "long-images"
+    path.write_bytes(_idx_bytes(_images(3)) + bytes(5))
+    with pytest.raises(ValueError, match="longer than its header says"):
+        data.read_idx(path)
+
+
+@pytest.mark.parametrize("header, message", [
+    (b"", "not an IDX file"),                                  # empty
+    (b"\x00\x00", "not an IDX file"),                           # magic cut short
+    (bytes([1, 0, 8, 3]), "not an IDX file"),                  # first bytes not zero
+    (bytes([0, 0, 0x07, 3]), "not an IDX file"),               # unknown type code
+    (bytes([0, 0, 8, 0]), "not an IDX file"),                  # no dimensions
+    (bytes([0, 0, 8, 3]) + bytes(6), "truncated: its header"),  # sizes cut short
+    (b"PK\x03\x04" + bytes(20), "not an IDX file"),            # a zip under an IDX name
+])
+def test_headers_that_lie_are_refused(tmp_path, header, message):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(header)
+    with pytest.raises(ValueError, match=message):
+        data.read_idx(path)
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(5, dtype=np.uint8),                              # a label file
+    np.zeros((2, 28, 28), dtype=">f4"),                        # images of the wrong type
+    np.zeros((2, 1, 28, 28), dtype=np.uint8),                  # four dimensions
+])
+def test_idx_files_that_are_not_mnist_images_are_refused(tmp_path, array):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(_idx_bytes(array))
+    with pytest.raises(ValueError, match="not MNIST images"):
+        data.load_mnist(path)
+
+
+# --- the built-in images, and the held-out ones kept out ------------------------------
+
+
+def test_mnist_defaults_to_the_4000_built_in_training_images(monkeypatch):
+    from minigan import digits
+
+    monkeypatch.delenv("MINIGAN_MNIST", raising=False)
+    train_x, _ = digits.load_mnist_5k("train")
+    images = data.mnist_images()
+    assert images.shape == (4000, 1, 28, 28) and images.dtype == np.float32
+    np.testing.assert_array_equal(images, data.scale_images(train_x))
+    ds = data.get("mnist")
+    assert ds.shape == (1, 28, 28) and ds.bounds == (-1.0, 1.0)
+    batch = ds.sample(50, np.random.default_rng(0))
+    rows = {image.tobytes() for image in images}
+    assert all(image.tobytes() in rows for image in batch)
+
+
+def test_held_out_images_in_a_local_file_are_not_trained_on(tmp_path):
+    from minigan import digits
+
+    test_x, _ = digits.load_mnist_5k("test")
+    others = _images(6)
+    mixed = np.concatenate([others[:3], test_x[[5, 500]], others[3:], test_x[[999]]])
+    np.savez(tmp_path / "mnist.npz", x_train=mixed)
+    images = data.mnist_images(tmp_path / "mnist.npz")
+    _check_scaled(images, others)  # the three held-out images dropped, the order kept
+    np.savez(tmp_path / "clean.npz", x_train=others)
+    _check_scaled(data.mnist_images(tmp_path / "clean.npz"), others)

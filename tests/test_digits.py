@@ -190,3 +190,22 @@ def test_one_repeated_digit_scores_as_one_class_and_a_class_needs_1_percent(held
     enough = digits.digit_score(np.concatenate([np.repeat(threes, 100, axis=0)[:990],
                                                 fives[:10]]))
     assert (few["classes_present"], enough["classes_present"]) == (1, 2)
+
+
+def test_check_files_passes_the_shipped_files_and_names_a_tampered_one(tmp_path, monkeypatch):
+    digits.check_files()
+    copy = tmp_path / digits.CLASSIFIER_FILE
+    shutil.copyfile(digits.asset_path(digits.CLASSIFIER_FILE), copy)
+    copy.write_bytes(copy.read_bytes() + b"\0")
+    packaged = digits.asset_path
+    monkeypatch.setattr(digits, "asset_path",
+                        lambda name: copy if name == digits.CLASSIFIER_FILE else packaged(name))
+    with pytest.raises(ValueError, match=f"{digits.CLASSIFIER_FILE}: sha256"):
+        digits.check_files()
+
+
+def test_metrics_exposes_the_digit_score_for_users_generators():
+    from minigan import metrics
+
+    for name in ("digit_score", "frechet_distance", "kl_to_uniform", "real_frechet_floor"):
+        assert getattr(metrics, name) is getattr(digits, name) and name in metrics.__all__

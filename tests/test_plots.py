@@ -84,3 +84,27 @@ def test_history_figures_are_written(tmp_path, figures):
     assert "D_f at P = Q (-1.386)" in [t.get_text() for t in left.get_legend().get_texts()]
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["mean D(x)",
                                                                       "mean D(G(z))"]
+
+
+def test_image_grid_tiles_the_images_row_by_row_with_white_gaps():
+    images = np.stack([np.full((1, 2, 3), -1.0 + i / 10) for i in range(5)])  # (5, 1, 2, 3)
+    canvas = plots.image_grid(images, side=3)
+    assert canvas.shape == (3 * 3 - 1, 3 * 4 - 1)
+    np.testing.assert_array_equal(canvas[0:2, 0:3], images[0, 0])
+    np.testing.assert_array_equal(canvas[0:2, 4:7], images[1, 0])
+    np.testing.assert_array_equal(canvas[3:5, 0:3], images[3, 0])  # the second row
+    np.testing.assert_array_equal(canvas[2, :], 1.0)  # gap rows are white
+    np.testing.assert_array_equal(canvas[3:5, 8:11], 1.0)  # no sixth image: white
+
+
+def test_digit_grids_show_the_real_digits_beside_each_snapshot(tmp_path, figures):
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (100, 1, 28, 28))
+    snapshots = [(0, rng.uniform(-1, 1, (64, 1, 28, 28))), (50, np.zeros((64, 1, 28, 28)))]
+    plots.samples(tmp_path / "samples.png", real, snapshots, (-1, 1))
+    assert (tmp_path / "samples.png").read_bytes()[:8] == PNG
+    axes = figures[0].axes
+    assert [ax.get_title() for ax in axes] == ["real (training images)", "generated, step 0",
+                                               "generated, step 50"]
+    shown = axes[0].get_images()[0].get_array()
+    np.testing.assert_array_equal(shown, plots.image_grid(real))

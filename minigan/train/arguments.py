@@ -10,7 +10,7 @@ import math
 import textwrap
 from pathlib import Path
 
-from .. import checkpoint, data, divergences, stabilizers
+from .. import checkpoint, data, digits, divergences, models, stabilizers
 from . import recipes
 
 PROG = "python -m minigan.train"
@@ -30,9 +30,11 @@ DATASET_DEFAULTS = {
     "mixture1d": dict(steps=2000, d_steps=1, lr_d=3e-3, lr_g=3e-3, batch_real=512,
                       batch_fake=512, pack=1, noise_dim=1, hidden=64, layers=2, lr_decay=0.5,
                       generator="linear", generator_loss="saturating"),
+    # the DCGAN (models.dcgan_generator/dcgan_critic) on the 4,000 built-in training images,
+    # tuned to finish in under 8 minutes on a 2-core CPU: benchmarks/results/mnist.md
     "mnist": dict(steps=2000, d_steps=1, lr_d=2e-4, lr_g=2e-4, batch_real=64, batch_fake=64,
                   pack=1, noise_dim=64, hidden=128, layers=2, lr_decay=0.0,
-                  generator="dcgan", generator_loss="non-saturating"),
+                  generator="dcgan", generator_loss="non-saturating", g_width=64, d_width=64),
 }
 COMMON_DEFAULTS = dict(backend="numpy", dataset="ring", divergence="gan", optimizer="adam",
                        beta1=0.5, beta2=0.999, momentum=0.0, seed=0, dtype="float32",
@@ -79,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", help="numpy (CPU, default) or cupy (GPU)")
     p.add_argument("--dtype", help="float32 (default) or float64")
     p.add_argument("--dataset", help="ring (default), grid, mixture1d or mnist")
-    p.add_argument("--data-path", help="mnist.npz or idx file for --dataset mnist "
-                                       "(default $MINIGAN_MNIST)")
+    p.add_argument("--data-path", help="the full MNIST for --dataset mnist: mnist.npz, an IDX "
+                                       "image file (gzipped or not) or their folder (default "
+                                       "$MINIGAN_MNIST, else the 4,000 built-in images)")
     p.add_argument("--divergence", help="f-divergence to minimise (default gan)")
     p.add_argument("--generator-loss", help="non-saturating (-E g_f(V(G(z)))) or saturating "
                                             "(-E f*(g_f(V(G(z)))))")
@@ -109,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-dim", type=int, help="size of the generator's noise z")
     p.add_argument("--hidden", type=int, help="width of the MLP layers")
     p.add_argument("--layers", type=int, help="hidden layers of each MLP")
+    p.add_argument("--g-width", type=int, metavar="W",
+                   help="DCGAN generator (mnist): channels W and 2W of its transposed convs")
+    p.add_argument("--d-width", type=int, metavar="W",
+                   help="DCGAN critic (mnist): channels W and 2W of its convolutions")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--out", help="run folder (default runs/DATASET-DIVERGENCE-seedS)")
     p.add_argument("--resume", action="store_true", default=None,
@@ -197,6 +204,7 @@ def validate(config: dict) -> None:
         raise UsageError(str(err)) from None
     check_numbers(config)
     check_combinations(config)
+    check_images(config)
 
 
 def check_numbers(config: dict) -> None:
@@ -233,6 +241,27 @@ def check_combinations(config: dict) -> None:
                          "(dcgan is for mnist, mlp/linear for the others)")
     if kind == "linear" and config["noise_dim"] != 1:
         raise UsageError("--generator linear needs --noise-dim 1")
+
+
+IMAGE_FLAGS = ("g_width", "d_width")  # the DCGAN's, for --dataset mnist only
+
+
+def check_images(config: dict) -> None:
+    """The DCGAN's widths (mnist only, positive), and for mnist the built-in data and digit
+    classifier files, whose sha256 must match, before anything is written."""
+    if config["dataset"] != "mnist":
+        given = [flag(k) for k in IMAGE_FLAGS if k in config]
+        if given:
+            raise UsageError(f"{' and '.join(given)} set the DCGAN of --dataset mnist; "
+                             f"--dataset {config['dataset']} uses --hidden and --layers")
+        return
+    for key in IMAGE_FLAGS:  # a run saved before the flags existed had width 64
+        if config.get(key, models.DCGAN_WIDTH) < 1:
+            raise UsageError(f"{flag(key)} must be a positive integer, not {config[key]}")
+    try:
+        digits.check_files()
+    except (OSError, ValueError) as err:
+        raise UsageError(str(err)) from None
 
 
 def run_folder(config: dict, out) -> Path:

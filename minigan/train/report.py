@@ -67,8 +67,8 @@ def warn(progress, line) -> None:
 
 
 def summary_line(config, summary, out) -> str:
-    """One line of final results: the modes covered, the fitted Gaussian, or else the
-    divergence estimate."""
+    """One line of final results: the modes covered, the fitted Gaussian, the digit score,
+    or else the divergence estimate."""
     head = (f"{config['dataset']}, {config['divergence']} divergence, {config['generator_loss']}"
             f" generator loss, {summary['steps']} steps in {summary['seconds']:.1f} s: ")
     if "modes" in summary:
@@ -77,9 +77,19 @@ def summary_line(config, summary, out) -> str:
     elif "mu" in summary:
         body = (f"fitted N(mu, sigma^2) with mu = {summary['mu']:.4f}, "
                 f"sigma = {summary['sigma']:.4f}")
+    elif "frechet_distance" in summary:
+        body = digit_line(summary)
     else:
         body = f"divergence estimate {summary['divergence_estimate']:.4f}"
     return head + body + f"; results in {out}"
+
+
+def digit_line(summary) -> str:
+    """The digit score of an mnist run, for the one-line summary."""
+    return (f"{summary['classes_present']}/10 digit classes, KL to uniform "
+            f"{summary['kl_to_uniform']:.3f}, mean confidence {summary['mean_confidence']:.3f},"
+            f" Frechet distance {summary['frechet_distance']:.2f} (real vs real "
+            f"{summary['frechet_floor']:.2f})")
 
 
 # --- in the run folder --------------------------------------------------------------------
@@ -87,7 +97,8 @@ def summary_line(config, summary, out) -> str:
 
 def summary(run, samples, seconds) -> dict:
     """summary.json's contents: the run's settings and length, its last logged numbers, and
-    the quality of ``samples`` (mode coverage of 2D mixtures, the 1D Gaussian fit)."""
+    the quality of ``samples`` (mode coverage of 2D mixtures, the 1D Gaussian fit, the
+    digit score of mnist)."""
     c, trainer, ds = run.config, run.trainer, run.dataset
     result = {"dataset": c["dataset"], "divergence": c["divergence"],
               "generator_loss": c["generator_loss"], "steps": trainer.step_count,
@@ -107,7 +118,22 @@ def summary(run, samples, seconds) -> dict:
             result["mu"], result["sigma"] = run.generator.fitted()
         else:
             result["mu"], result["sigma"] = mean, std
+    if c["dataset"] == "mnist":
+        result.update(digit_results(samples))
     return result
+
+
+def digit_results(samples) -> dict:
+    """The digit score of generated images (``metrics.digit_score``): classes present, KL
+    of the class histogram to uniform, mean confidence, and the Fréchet distance of the
+    classifier's features to the held-out images with the real-vs-real floor at the same
+    sample size."""
+    score = metrics.digit_score(samples)
+    return {"n_samples": score["n_samples"], "classes_present": score["classes_present"],
+            "kl_to_uniform": score["kl_to_uniform"],
+            "mean_confidence": score["mean_confidence"],
+            "frechet_distance": score["frechet"], "frechet_floor": score["frechet_floor"],
+            "class_fractions": score["class_fractions"]}
 
 
 def write_summary(path, summary) -> None:

@@ -86,9 +86,10 @@ class Run:
         c, ds = self.config, self.dataset
         kind = "linear" if c["generator"] == "linear" else "mlp"
         self.generator = models.generator(ds.shape, c["noise_dim"], c["hidden"], c["layers"],
-                                          kind, ds.scale)
+                                          kind, ds.scale, c.get("g_width", models.DCGAN_WIDTH))
         self.critic = stabilizers.stabilize(
-            c["stabilizer"], models.critic(ds.shape, c["hidden"], c["layers"], c["pack"], ds.scale))
+            c["stabilizer"], models.critic(ds.shape, c["hidden"], c["layers"], c["pack"],
+                                           ds.scale, c.get("d_width", models.DCGAN_WIDTH)))
         self.opt_g, self.opt_d = build_optimizers(c, self.generator, self.critic)
         noise_dim = c["noise_dim"]
         self.trainer = gan.VDMTrainer(
