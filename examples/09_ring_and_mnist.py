@@ -46,7 +46,7 @@ status = mg.train.main(["--dataset", "mnist", "--steps", str(MNIST_STEPS), "--no
 summary = json.loads((runs / "mnist" / "summary.json").read_text())
 print(f"mnist: exit {status}, " + ", ".join(f"{k} {v}" for k, v in summary.items()
                                             if k in ("classes_present", "kl_to_uniform",
-                                                     "mean_confidence", "frechet")))
+                                                     "mean_confidence", "frechet_distance")))
 digits = np.load(runs / "mnist" / "samples.npy")[:64].reshape(8, 8, 28, 28)
 axes[1].imshow(digits.transpose(0, 2, 1, 3).reshape(8 * 28, 8 * 28), cmap="gray")
 axes[1].set(title=f"MNIST DCGAN, {MNIST_STEPS} steps", xticks=[], yticks=[])
