@@ -428,7 +428,7 @@ def test_the_health_check_names_the_quantity():
     # steps without statistics are checked for their losses, and where one is not finite
     # the logits of the last critic update tell whether the critic ran off
     lean = {"loss_d": 1.0, "loss_g": 2.0}
-    logits = (np.array([0.0, 1.0], np.float32), np.array([-200.0, 3.0], np.float32))
+    logits = (mg.tensor([0.0, 1.0]).data, mg.tensor([-200.0, 3.0]).data)  # device arrays
     neyman = mg.divergences.get("neyman")
     assert health.failure(lean, neyman, np.float32, logits) is None
     assert health.failure({**lean, "loss_d": float("inf")}, neyman, np.float32, logits) == (

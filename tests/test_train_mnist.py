@@ -80,7 +80,7 @@ def test_the_widths_flags_shape_the_dcgan(tmp_path):
     assert critic["0.weight"] == (7, 1, 4, 4) and critic["2.weight"] == (14, 7, 4, 4)
     assert critic["6.weight"] == (1, 14 * 7 * 7)
     kinds = [type(m).__name__ for m in run.generator.children()]
-    assert kinds == ["Linear", "Reshape", "BatchNorm2d", "ReLU", "ConvTranspose2d",
+    assert kinds == ["Linear", "Unflatten", "BatchNorm2d", "ReLU", "ConvTranspose2d",
                      "BatchNorm2d", "ReLU", "ConvTranspose2d", "Tanh"]
     slopes = [m.negative_slope for m in run.critic.children()
               if type(m).__name__ == "LeakyReLU"]
