@@ -62,12 +62,12 @@ def _channels(name, x, weight, bias, in_axis, groups):
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
     data = x.data if x.ndim == 4 else x.data.reshape(1, *x.shape)
     if in_axis == 1:  # conv2d: weight (out, in / groups, kh, kw)
-        in_channels, out_channels, split = weight.shape[1] * groups, weight.shape[0], 0
+        in_channels, out_channels = weight.shape[1] * groups, weight.shape[0]
     else:  # conv_transpose2d: weight (in, out / groups, kh, kw)
-        in_channels, out_channels, split = weight.shape[0], weight.shape[1] * groups, 0
-    if weight.shape[split] % groups:
-        raise ValueError(f"{name}: weight dimension {split} ({weight.shape[split]}) is not "
-                         f"divisible by groups={groups}; got {shapes}")
+        in_channels, out_channels = weight.shape[0], weight.shape[1] * groups
+    if weight.shape[0] % groups:  # the groups split dimension 0 in both layouts
+        raise ValueError(f"{name}: weight dimension 0 ({weight.shape[0]}) is not divisible "
+                         f"by groups={groups}; got {shapes}")
     if data.shape[1] != in_channels:
         raise ValueError(f"{name}: input has {data.shape[1]} channels but the weight expects "
                          f"{in_channels} (groups={groups}); got {shapes}")
@@ -127,13 +127,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     before = pads[0][0], pads[1][0]
 
     def backward(g):
-        g = _batched(g)
-        g2 = U.chwn(g).reshape(out_channels, -1)
+        gc = U.chwn(_batched(g))  # (O, Ho, Wo, N), copied once if g is not of that memory
+        g2 = gc.reshape(out_channels, -1)
         gx = gw = None
         if x.requires_grad:
-            gx = _like(U.conv_transpose_array(g, weight.data, stride, before, dilation,
-                                              groups, (h, w)), x.data)
-        if weight.requires_grad:
+            gx = _like(U.conv_transpose_array(gc.transpose(3, 0, 1, 2), weight.data, stride,
+                                              before, dilation, groups, (h, w)), x.data)
+        if keep and weight.requires_grad:  # as PyTorch: only if it needed one in forward too
             gw = U.gemm(U.group_stack(g2, groups), _swap(cols)).reshape(weight.shape)
         if bias is None:
             return gx, gw
@@ -146,7 +146,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d):
-    y = col2im(W(C_in/G, C_out/G·kh·kw)ᵀ @ x per group) + b; one graph node, bias fused.
+    y[n, o, s·h + d·i − p, s·w + d·j − p] += w[c, o, i, j] x[n, c, h, w], plus b[o], per
+    group; by sub-pixel phases (``unfold.conv_transpose_array``); one graph node, bias fused.
 
     input (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out/G, kh, kw), bias (C_out,);
     output side (H − 1)s − 2p + d(kh − 1) + output_padding + 1, with output_padding smaller
@@ -167,10 +168,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"conv_transpose2d: output size {(out_h, out_w)} is not positive "
                          f"(padding {padding} too large); got {shapes}")
-    out = U.conv_transpose_array(xd, weight.data, stride, padding, dilation, groups,
-                                (out_h, out_w), None if bias is None else bias.data)
-    x3 = (U.group_stack(U.chwn(xd).reshape(in_channels, -1), groups) if weight.requires_grad
-          else None)
+    source = U.chwn(xd)  # (C_in, H, W, N), copied once if x is not of that memory
+    out = U.conv_transpose_array(source.transpose(3, 0, 1, 2), weight.data, stride, padding,
+                                 dilation, groups, (out_h, out_w),
+                                 None if bias is None else bias.data)
+    keep = weight.requires_grad and _grad_enabled()  # only the weight gradient needs x
+    x3 = U.group_stack(source.reshape(in_channels, -1), groups) if keep else None
     w3 = U.group_stack(weight.data.reshape(in_channels, -1), groups)
 
     def backward(g):
@@ -182,7 +185,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         if x.requires_grad:
             gx = _like(U.gemm(w3, cols).reshape(in_channels, h, w, n).transpose(3, 0, 1, 2),
                        x.data)
-        if weight.requires_grad:
+        if keep and weight.requires_grad:
             gw = U.gemm(x3, _swap(cols)).reshape(weight.shape)
         if bias is None:
             return gx, gw

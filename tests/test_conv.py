@@ -550,3 +550,20 @@ def test_scratch_reuses_one_buffer_per_slot_up_to_the_limit(monkeypatch):
     assert (write(U.scratch("test-slot", (4, 5), np.float32), 3) != 3).all()  # afresh
     monkeypatch.undo()
     assert (write(U.scratch("test-slot", (4, 5), np.float32), 4) == 4).all()
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_no_grad_and_a_weight_switched_on_after_the_forward(transposed):
+    """Under no_grad the columns nobody keeps go to scratch: same values. A weight that
+    starts to require a gradient only after the forward gets none, as in PyTorch."""
+    rng = np.random.default_rng(13)
+    x = mg.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((3, 4, 3, 3) if transposed else (4, 3, 3, 3))
+                  .astype(np.float32))
+    op = F.conv_transpose2d if transposed else F.conv2d
+    y = op(x, w, stride=2, padding=1)
+    with mg.no_grad():
+        np.testing.assert_array_equal(op(x, w, stride=2, padding=1).numpy(), y.numpy())
+    w.requires_grad = True  # after the forward: the node did not keep what dW needs
+    y.sum().backward()
+    assert x.grad is not None and w.grad is None
