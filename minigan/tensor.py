@@ -175,24 +175,28 @@ class Tensor:
 
 
 def _topological_order(root):
-    """Nodes that need a gradient, parents before children, by an explicit-stack DFS."""
-    order, visited, stack = [], set(), [(root, False)]
+    """Nodes that need a gradient, parents before children (a post-order DFS on an explicit
+    stack of parent iterators: each node is entered once and left when its parents are)."""
+    _check_not_freed(root)
+    order, visited, stack = [], {id(root)}, [(root, iter(root._parents))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        if node._freed:
-            raise RuntimeError("backward() through a graph that was already freed; pass "
-                               "retain_graph=True to the first backward() to reuse it")
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in node._parents:
+        node, parents = stack[-1]
+        for parent in parents:
             if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+                _check_not_freed(parent)
+                visited.add(id(parent))
+                stack.append((parent, iter(parent._parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
     return order
+
+
+def _check_not_freed(node):
+    if node._freed:
+        raise RuntimeError("backward() through a graph that was already freed; pass "
+                           "retain_graph=True to the first backward() to reuse it")
 
 
 def op(output, inputs, backward, *, name):
