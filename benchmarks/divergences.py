@@ -90,11 +90,11 @@ def table(rows, flags, datasets, seeds, divergences):
              f"{' ' + flags if flags else ''}`: the dataset's defaults and the divergence's "
              "recipe (minigan/train/recipes.py). Cell: modes covered, % high quality, "
              "KL(mode histogram ‖ uniform), wall seconds of the whole process. Bar on every "
-             "seed: ring 8/8 and >= 90%, grid >= 24/25 and >= 80%. The machine (2 cores) was "
-             "shared with other jobs and runs went 2 at a time: the 1-minute load average "
-             f"at the runs' starts was {min(loads, default=0):.1f} to "
-             f"{max(loads, default=0):.1f}, so wall times are upper bounds, comparable only "
-             "roughly.", ""]
+             "seed: ring 8/8 and >= 90%, grid >= 24/25 and >= 80%. Runs went "
+             f"{'/'.join(str(j) for j in sorted({r.get('jobs', 2) for r in rows}))} at a "
+             "time on the 2 cores, beside other work: the 1-minute load average at the runs' "
+             f"starts was {min(loads, default=0):.1f} to {max(loads, default=0):.1f}, so "
+             "wall times are upper bounds, comparable only roughly.", ""]
     for dataset in datasets:
         lines += [f"## {dataset}", "",
                   "| divergence | recipe | " + " | ".join(f"seed {s}" for s in seeds) +
@@ -135,7 +135,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_one, d, v, s, args.flags, 0, folder) for d, v, s in work]
         for future in futures:
-            row = future.result()
+            row = {**future.result(), "jobs": args.jobs}
             rows.append(row)
             with open(log, "a") as handle:
                 handle.write(json.dumps(row) + "\n")
