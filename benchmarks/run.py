@@ -16,8 +16,10 @@ the limit an engine on NumPy can reach).
 
 Timing: each peer runs in its own worker process, built and warmed up once; the peers then
 take turns, one sample each (A B C A B C ...), so that load coming and going on a shared
-machine hits them alike; a sample is as many steps as take about 0.2 s, and each peer's
-median over the samples is reported. The load average is recorded with every case.
+machine hits them alike, with a pause of 0.15 s before each sample so that the threads
+the previous peer left spin-waiting are asleep; a sample is as many steps as take about
+0.2 s, and each peer's median over the samples is reported. The load average is recorded
+with every case.
 
 Writes ``benchmarks/results/<date>-<cpu or gpu>.json`` (every sample, the machine, the load),
 ``.md`` (the table for the README) and ``-sweep.png``; ``--readme`` also puts the table
@@ -56,6 +58,9 @@ CPU_PEERS = ["minigan", "torch-1", "torch-N", "gemm"]
 GPU_PEERS = ["minigan", "torch-cuda", "gemm"]
 SWEEP_WIDTHS = [128, 256, 512, 1024, 2048]   # at batch 512
 SWEEP_BATCHES = [64, 256, 1024, 4096]        # at width 512
+# a pause before each sample: the peer before may leave its BLAS or OpenMP threads
+# spin-waiting on a core this sample needs (OpenBLAS spins ~2^28 cycles, about 0.1 s)
+SETTLE_S = 0.15
 README_BEGIN, README_END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 
@@ -116,6 +121,8 @@ def time_case(case, backend, quick, repeats, log):
         while rounds < repeats and (rounds < min(3, repeats) or quick
                                     or time.perf_counter() - began < seconds):
             for (peer, timer), values in samples.items():
+                if not quick:
+                    time.sleep(SETTLE_S)
                 values.append(workers[peer].request(cmd="sample", timer=timer)["ms"])
             rounds += 1
         reports = {peer: worker.close() for peer, worker in workers.items()}
