@@ -190,6 +190,36 @@ def torch_mlp(spec, peer):
                             lambda *s: torch.randn(*s, device=device))
 
 
+def torch_dcgan(nn, noise, g_width=64, d_width=64):
+    """minigan.models' DCGAN for 1x28x28 in PyTorch, layer for layer: (generator, critic),
+    with PyTorch's default initialisation (``dcgan_init_`` gives minigan's)."""
+    g, d = g_width, d_width
+    generator = nn.Sequential(
+        nn.Linear(noise, 2 * g * 7 * 7), nn.Unflatten(1, (2 * g, 7, 7)),
+        nn.BatchNorm2d(2 * g), nn.ReLU(),
+        nn.ConvTranspose2d(2 * g, g, 4, stride=2, padding=1), nn.BatchNorm2d(g),
+        nn.ReLU(), nn.ConvTranspose2d(g, 1, 4, stride=2, padding=1), nn.Tanh())
+    critic = nn.Sequential(
+        nn.Conv2d(1, d, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(d, 2 * d, 4, stride=2, padding=1), nn.BatchNorm2d(2 * d),
+        nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * d * 7 * 7, 1))
+    return generator, critic
+
+
+def dcgan_init_(nn, module, std=0.02):
+    """minigan's ``nn.init_dcgan_`` on a PyTorch module: Linear and (transposed) convolution
+    weights ~ N(0, std²), BatchNorm weights ~ N(1, std²), all biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+        else:
+            continue
+        nn.init.zeros_(m.bias)
+    return module
+
+
 def torch_vdm(model, params, peer):
     """The ring or DCGAN iteration in PyTorch, layer for layer, loss for loss and statistic
     for statistic as minigan's VDMTrainer (GAN divergence: g_f(v) = log σ(v), f*(g_f(v)) =
@@ -210,15 +240,7 @@ def torch_vdm(model, params, peer):
             critic = nn.Sequential(nn.Linear(2 * c["pack"], h), nn.LeakyReLU(0.2),
                                    nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, 1))
         else:
-            generator = nn.Sequential(
-                nn.Linear(c["noise"], 128 * 7 * 7), nn.Unflatten(1, (128, 7, 7)),
-                nn.BatchNorm2d(128), nn.ReLU(),
-                nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64),
-                nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh())
-            critic = nn.Sequential(
-                nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-                nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128),
-                nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+            generator, critic = torch_dcgan(nn, c["noise"])
     opt_g = torch.optim.Adam(generator.parameters(), c["lr"], betas=BETAS)
     opt_d = torch.optim.Adam(critic.parameters(), c["lr"], betas=BETAS, maximize=True)
     m, batch, noise = c.get("pack", 1), c["batch"], c["noise"]
