@@ -167,7 +167,9 @@ def test_a_divergences_recipe_fills_the_flags_left_out(tmp_path):
 
     code, out = run(tmp_path, "--divergence", "total_variation", "--no-plots")
     config = json.loads((out / "config.json").read_text())
-    assert code == 0 and config["lr_d"] == 2e-4 and config["recipe"] == {"lr_d": 2e-4}
+    chosen = recipes.RECIPES["total_variation"]["lr_d"]
+    assert chosen != train.DATASET_DEFAULTS["ring"]["lr_d"]
+    assert code == 0 and config["lr_d"] == chosen and config["recipe"] == {"lr_d": chosen}
     code, out = run(tmp_path, "--divergence", "total_variation", "--lr-d", "1e-3",
                     "--no-plots", name="explicit")
     config = json.loads((out / "config.json").read_text())
