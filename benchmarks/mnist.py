@@ -37,6 +37,7 @@ import numpy as np
 from common import cpu_name, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
+READING = "\n## Reading"
 EVAL_SAMPLES = 2500  # the command's (minigan.train.run.EVAL_SAMPLES)
 SCORE_KEYS = ("classes_present", "kl_to_uniform", "mean_confidence", "frechet",
               "frechet_floor")
@@ -200,7 +201,10 @@ def main(argv=None):
             "for PyTorch. The load average is the 1-minute one when the run began. "
             "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items() if v) + ".",
             ""]
-    args.out.write_text("\n".join(head + table(rows)) + "\n")
+    # a "## Reading" section written by hand below the table is kept across reruns
+    previous = args.out.read_text() if args.out.exists() else ""
+    reading = previous[previous.index(READING):] if READING in previous else ""
+    args.out.write_text("\n".join(head + table(rows)) + "\n" + reading)
     print(f"wrote {args.out}")
 
 
