@@ -521,6 +521,21 @@ def logged_steps(path):
     return [json.loads(line)["step"] for line in lines]
 
 
+def process_state(pid, log):
+    """What a process that did not stop is doing: its state and signal masks (pending,
+    blocked, ignored, caught) from /proc, and whether it still logs steps."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        status = []
+    fields = [line for line in status if line.split(":")[0] in
+              ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")]
+    before = max(logged_steps(log), default=None)
+    time.sleep(1)
+    after = max(logged_steps(log), default=None)
+    return f"{'; '.join(fields)}; last logged step {before}, a second later {after}"
+
+
 def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
     """A real SIGINT, sent once training is past its second checkpoint (a state read from
     metrics.jsonl, not a time: on a busy machine that may take long), stops the command
@@ -538,7 +553,10 @@ def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=600)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit 120 s after SIGINT: {process_state(proc.pid, log)}")
     finally:
         proc.kill()
     assert proc.returncode == 130, err
