@@ -521,6 +521,10 @@ def logged_steps(path):
     return [json.loads(line)["step"] for line in lines]
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def process_state(pid, log):
     """What a process that did not stop is doing: its state and signal masks (pending,
     blocked, ignored, caught) from /proc, and whether it still logs steps."""
@@ -544,8 +548,11 @@ def test_ctrl_c_stops_the_command_with_130_and_a_checkpoint_to_resume(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "minigan.train", *FAST, "--steps", "1000000",
                "--checkpoint-every", "20", "--no-plots", "--out", str(out)]
+    # a suite started in the background of a non-interactive shell (`pytest &`, nohup, some
+    # CI runners) inherits SIGINT ignored, and so would the command, which, like any
+    # program, keeps an inherited SIG_IGN: the Ctrl-C under test needs the default
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=default_sigint)
     try:
         log = out / "metrics.jsonl"
         # the second checkpoint (step 40) is written before step 42's line is
