@@ -142,6 +142,32 @@ def test_an_interrupted_run_resumes_bit_for_bit(tmp_path, capsys, monkeypatch):
     assert_same_run(tmp_path / "straight", tmp_path / "resumed")
 
 
+def test_a_ctrl_c_as_a_checkpoint_lands_reports_the_checkpoint_on_disk(tmp_path, capsys,
+                                                                       monkeypatch):
+    """A SIGINT that arrives the moment a checkpoint is in place (the race seen once in 25
+    loaded suite runs) names that checkpoint's step, not the one before."""
+    real_save = checkpoint.save
+    saves = []
+
+    def save_then_ctrl_c(path, state):
+        real_save(path, state)
+        saves.append(state["trainer"]["step"])
+        if len(saves) == 2:  # step 4's checkpoint, just replaced over step 0's
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_ctrl_c)
+    # Python's own handler, even where the suite inherited SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        status = run(tmp_path, "--steps", "8", "--log-every", "1", "--checkpoint-every", "4",
+                     "--no-plots")[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == 130 and saves == [0, 4]
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.npz")["trainer"]["step"] == 4
+    assert "checkpoint of step 4 is kept" in capsys.readouterr().err
+
+
 def test_same_seed_same_results_other_seed_other_results(tmp_path):
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         assert run(tmp_path, "--seed", seed, "--no-plots", name=name)[0] == 0

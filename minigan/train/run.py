@@ -9,8 +9,11 @@ checkpoint kept), 130 interrupted (the last whole checkpoint kept).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 
 from .. import backend as B
@@ -23,6 +26,25 @@ EVAL_SAMPLES = 2500  # samples.npy and the mode metrics (fgan-reference.md)
 SNAPSHOT_SAMPLES = 500  # per snapshot of 2D data; 1D histograms take EVAL_SAMPLES
 OUTPUT_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz", "samples.npy",
                 "summary.json")
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold a SIGINT that arrives inside the block and raise its KeyboardInterrupt at the
+    end, so that the block is never cut in two (where Python's own handler is not the one
+    installed, or off the main thread, SIGINT is left as it is)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def prepare(argv) -> Run:
@@ -142,12 +164,14 @@ class Run:
         return min(1.0, (total - step) / (decay * total))
 
     def save_checkpoint(self):
-        """Everything a resume needs, written atomically (a crash keeps the previous one)."""
-        checkpoint.save(self.out / "checkpoint.npz", {
-            "config": self.config, "trainer": self.trainer.state_dict(),
-            "rng": B.rng_state(), "history": self.history,
-            "snapshots": [(step, x) for step, x in self.snapshots]})
-        self.checkpoint_step = self.trainer.step_count
+        """Everything a resume needs, written atomically (a crash keeps the previous one);
+        a Ctrl-C meanwhile waits until the file and ``checkpoint_step`` agree."""
+        with interrupts_deferred():
+            checkpoint.save(self.out / "checkpoint.npz", {
+                "config": self.config, "trainer": self.trainer.state_dict(),
+                "rng": B.rng_state(), "history": self.history,
+                "snapshots": [(step, x) for step, x in self.snapshots]})
+            self.checkpoint_step = self.trainer.step_count
 
     def params_finite(self):
         xp = B.xp
