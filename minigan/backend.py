@@ -109,6 +109,11 @@ def get_backend() -> str:
     return _name
 
 
+def on_numpy() -> bool:
+    """Whether the array module ``xp`` is NumPy itself (not CuPy or a stand-in)."""
+    return xp is numpy
+
+
 def cupy_available() -> bool:
     """True when CuPy imports and sees at least one GPU (never raises)."""
     try:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from . import backend as B
 from . import unfold as U
-from .tensor import is_grad_enabled as _grad_enabled
-from .tensor import op
+from .tensor import is_grad_enabled, op
 
 
 def as_pair(value, name, minimum):
@@ -113,7 +112,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"conv2d: kernel {kernel} (dilated to {extent}) is larger than the "
                          f"padded input {padded}; got {shapes}")
     ho, wo = (padded[0] - extent[0]) // stride[0] + 1, (padded[1] - extent[1]) // stride[1] + 1
-    keep = weight.requires_grad and _grad_enabled()  # only the weight gradient needs cols
+    keep = weight.requires_grad and is_grad_enabled()  # only the weight gradient needs cols
     rows = xd.shape[1] * kh * kw
     cols = U.im2col(xd, kernel, stride, pads, (ho, wo), dilation,
                     None if keep else U.scratch("cols", (rows, ho * wo * n), xd.dtype))
@@ -172,7 +171,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     out = U.conv_transpose_array(source.transpose(3, 0, 1, 2), weight.data, stride, padding,
                                  dilation, groups, (out_h, out_w),
                                  None if bias is None else bias.data)
-    keep = weight.requires_grad and _grad_enabled()  # only the weight gradient needs x
+    keep = weight.requires_grad and is_grad_enabled()  # only the weight gradient needs x
     x3 = U.group_stack(source.reshape(in_channels, -1), groups) if keep else None
     w3 = U.group_stack(weight.data.reshape(in_channels, -1), groups)
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 import ctypes
 import os
 
-import numpy
-
 from . import backend as B
 
 _SET_THREADS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
@@ -146,7 +144,7 @@ def fit_blas_threads(multiply_adds: int) -> None:
     thread count for it, unless the count was pinned. Costs a comparison when the count is
     already right (it changes a few times per training step at most)."""
     global _current
-    if not _auto or B.xp is not numpy:
+    if not _auto or not B.on_numpy():
         return
     setter = (_functions or _openblas())[0]
     want = 1 if multiply_adds < _min_parallel else _many
@@ -180,7 +178,7 @@ def default_freed_memory() -> bool:
     backend: keep up to 256 MiB of freed memory, arrays up to 64 MiB from the heap. Does
     nothing (False) where ``keep_freed_memory`` was called before or glibc's MALLOC_*
     environment variables choose otherwise."""
-    if _malloc_chosen or B.xp is not numpy or any(
+    if _malloc_chosen or not B.on_numpy() or any(
             name in os.environ for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
                                             "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")):
         return False
