@@ -8,11 +8,15 @@ divergence and set beside the learned (μ, σ). KL is moment matching (μ* = 0.7
 (reverse_kl, neyman, ...) a narrower σ pulled toward the heavier mode at 1.5.
 total_variation is the exception: its critic T = ½·tanh(V) only sees where p > q, the
 objective is flat in θ between the kinks of |p − q|, and plain alternating steps do not
-find its optimum (they end near μ = 1.5, a TV about 0.23 against the optimum's 0.16): by
-step ~1,000 the critic is saturated on every sample and (μ, σ) stop moving, the vanished
-gradient of the lecture's stability section. Slower or faster critics, 5 critic steps,
-batches of 4,096 and spectral normalisation (minigan.stabilizers) each move the end point
-but none brings it within 0.1 of the optimum.
+find its optimum (they end near μ = 1.5, a TV about 0.23 against the optimum's 0.16). The
+critic's own gradient dies where it saturates: within 50 steps V is a ramp, V ≈ −7 at
+x = −1 (T = −½ over the left mode, where p exceeds N(0, 1) only a little), and it never
+relearns the p > q that holds there as Q moves right: the generator walks through μ*
+toward the heavier mode and stops there, the vanished gradient of the lecture's stability
+section. Slower or faster critics (Adam, SGD, up to 25 steps
+per generator step), slower generators, batches of 4,096, weight decay, instance noise
+annealed to 0, and spectral normalisation (minigan.stabilizers) at a fixed or a rising
+Lipschitz scale each move the end point but none brings it within 0.1 of the optimum.
 
     python examples/05_fit_a_gaussian.py         # writes 05_fit_a_gaussian.png here
 """
