@@ -6,17 +6,15 @@ VDM with the saturating generator loss has the true saddle point
 divergence and set beside the learned (μ, σ). KL is moment matching (μ* = 0.75,
 σ* = 1.4448); the mass-covering divergences give a wide σ, the mode-seeking ones
 (reverse_kl, neyman, ...) a narrower σ pulled toward the heavier mode at 1.5.
-total_variation is the exception: its critic T = ½·tanh(V) only sees where p > q, the
-objective is flat in θ between the kinks of |p − q|, and plain alternating steps do not
-find its optimum (they end near μ = 1.5, a TV about 0.23 against the optimum's 0.16). The
-critic's own gradient dies where it saturates: within 50 steps V is a ramp, V ≈ −7 at
-x = −1 (T = −½ over the left mode, where p exceeds N(0, 1) only a little), and it never
-relearns the p > q that holds there as Q moves right: the generator walks through μ*
-toward the heavier mode and stops there, the vanished gradient of the lecture's stability
-section. Slower or faster critics (Adam, SGD, up to 25 steps
-per generator step), slower generators, batches of 4,096, weight decay, instance noise
-annealed to 0, and spectral normalisation (minigan.stabilizers) at a fixed or a rising
-Lipschitz scale each move the end point but none brings it within 0.1 of the optimum.
+total_variation needs one more term. Its critic T = ½·tanh(V) only sees the sign of p − q,
+and with plain ascent V runs off into tanh's flat tails within 50 steps (V ≈ −7 at x = −1,
+T = −½ over the left mode, where p exceeds N(0, 1) only a little); there the critic's own
+gradient vanishes, it never relearns the p > q that holds as Q moves right, and the
+generator walks through μ* toward the heavier mode (μ ≈ 1.5, a TV of 0.23 against the
+optimum's 0.16). The drift penalty (``VDMTrainer(drift=ε)``: the critic ascends
+J − ε·E_P[V²], Karras et al. 2018) holds V within a few units of 0, where tanh still has a
+slope, and the fit lands on the optimum. Slower or faster critics, weight decay, instance
+noise and spectral normalisation did not (benchmarks/results/total-variation-fit.md).
 
     python examples/05_fit_a_gaussian.py         # writes 05_fit_a_gaussian.png here
 """
@@ -38,6 +36,8 @@ FAST = os.environ.get("MINIGAN_EXAMPLES_FAST") == "1"
 STEPS = 60 if FAST else 2000
 SPECS = ["kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jeffrey",
          "jensen_shannon", "gan", "total_variation", "js_weighted(0.3)", "alpha(0.5)"]
+# ε of the drift penalty, where plain VDM needs one (above)
+DRIFT = {"total_variation": 3e-3}
 X = np.linspace(-10, 12, 2201)
 LOG_P = np.log(data.mixture1d_density(X))
 
@@ -63,14 +63,16 @@ def exact_optimum(div):
 
 def fit(spec, seed=0):
     """The library's VDM trainer with the command's mixture1d settings (α1 = α2 = 3e-3,
-    B1 = B2 = 512, a 2 × 64 critic, the saturating loss, the rate decayed over the last half)."""
+    B1 = B2 = 512, a 2 × 64 critic, the saturating loss, the rate decayed over the last half),
+    with the drift penalty where DRIFT names one."""
     mg.manual_seed(seed)
     dataset = data.get("mixture1d")
     G, V = models.LinearGenerator(), models.critic((1,), hidden=64, layers=2)
     opt_g = mg.optim.Adam(G.parameters(), lr=3e-3, betas=(0.5, 0.999))
     opt_d = mg.optim.Adam(V.parameters(), lr=3e-3, betas=(0.5, 0.999), maximize=True)
     trainer = VDMTrainer(G, V, spec, opt_g, opt_d, dataset.batch, lambda n: mg.randn(n, 1),
-                         batch_real=512, batch_fake=512, saturating=True)
+                         batch_real=512, batch_fake=512, saturating=True,
+                         drift=DRIFT.get(spec, 0.0))
     for step in range(STEPS):
         factor = min(1.0, (STEPS - step) / (0.5 * STEPS))
         opt_g.lr = opt_d.lr = 3e-3 * factor

@@ -90,12 +90,13 @@ class VDMTrainer:
     ``sample_noise(n)`` n noise vectors, both device Tensors. ``d_steps`` is K,
     ``batch_real`` B1, ``batch_fake`` B2; ``pack`` is PacGAN's m (both batch sizes must be
     multiples of it). ``simultaneous`` takes both players' gradients at the same (θ, w)
-    and updates both (f-GAN Algorithm 1), instead of alternating.
+    and updates both (f-GAN Algorithm 1), instead of alternating. ``drift`` is ε of the
+    drift penalty (``critic_ascent``); 0 ascends J itself.
     """
 
     def __init__(self, generator, critic, divergence, opt_g, opt_d, sample_real,
                  sample_noise, d_steps=1, batch_real=64, batch_fake=64, pack=1,
-                 saturating=False, simultaneous=False, running_decay=0.98):
+                 saturating=False, simultaneous=False, running_decay=0.98, drift=0.0):
         if not opt_d.maximize or opt_g.maximize:
             raise ValueError("the critic's optimizer must ascend (maximize=True) and the "
                              "generator's descend (maximize=False)")
@@ -103,6 +104,8 @@ class VDMTrainer:
                             ("batch_fake", batch_fake), ("pack", pack)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        if not 0 <= drift < float("inf"):
+            raise ValueError(f"drift must be a finite number >= 0, got {drift}")
         if batch_real % pack or batch_fake % pack:
             raise ValueError(f"batch sizes ({batch_real}, {batch_fake}) must be multiples of "
                              f"pack={pack}")
@@ -112,7 +115,7 @@ class VDMTrainer:
         self.sample_real, self.sample_noise = sample_real, sample_noise
         self.K, self.B1, self.B2, self.m = d_steps, batch_real, batch_fake, pack
         self.saturating, self.simultaneous = saturating, simultaneous
-        self.running_decay = running_decay
+        self.running_decay, self.drift = running_decay, drift
         self.step_count = 0
         self.logits = None  # (V on real, V on generated) of the last critic update (arrays)
         self.running_objective = None  # exponential average of J: the divergence estimate
@@ -126,6 +129,14 @@ class VDMTrainer:
         """J(θ, w) on one minibatch (equation 6), and the logits it used."""
         v_real, v_fake = self.V(x_real), self.V(x_fake)
         return vdm_objective(v_real, v_fake, self.divergence), v_real, v_fake
+
+    def critic_ascent(self, J, v_real):
+        """What the critic ascends: J − ε·mean V(x)² over the real batch, the drift penalty
+        of Karras, Aila, Laine, Lehtinen 2018 ("Progressive Growing of GANs", appendix
+        A.1), which keeps V from running off to where g_f saturates and the critic's own
+        gradient vanishes (total_variation's ½·tanh V); J itself when ε = 0. J, not this,
+        is the divergence estimate."""
+        return J - self.drift * (v_real * v_real).mean() if self.drift else J
 
     def _generator_loss(self, x_fake):
         return generator_loss(self.V(x_fake), self.divergence, saturating=self.saturating)
@@ -166,7 +177,7 @@ class VDMTrainer:
             x_hat = self.generator(self.sample_noise(self.B2))  # x̂_j = G_θ(z_j)
         J, v_real, v_fake = self.critic_objective(x, x_hat)
         self.opt_d.zero_grad()
-        J.backward()                                           # ∇_w J
+        self.critic_ascent(J, v_real).backward()               # ∇_w J (− ε ∇_w E V²)
         self.opt_d.step()                                      # ascent (maximize=True)
         return J, v_real, v_fake
 
@@ -195,7 +206,7 @@ class VDMTrainer:
         x_hat = self.generator(self.sample_noise(self.B2))
         J, v_real, v_fake = self.critic_objective(x, x_hat.detach())
         self.opt_d.zero_grad()
-        J.backward()
+        self.critic_ascent(J, v_real).backward()
         self.opt_g.zero_grad()
         with held_fixed(self.critic):
             loss_g = self._generator_loss(x_hat)

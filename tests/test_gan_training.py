@@ -33,7 +33,7 @@ class Fixed:
 
 
 def make(div="gan", saturating=False, d_steps=1, pack=1, simultaneous=False, sgd_lr=None,
-         batch=8):
+         batch=8, drift=0.0):
     rng = np.random.default_rng(0)
     G = models.mlp([3, 16, 2], nn.ReLU)
     V = models.critic((2,), hidden=16, layers=1, pack=pack)
@@ -47,7 +47,7 @@ def make(div="gan", saturating=False, d_steps=1, pack=1, simultaneous=False, sgd
     noise = Fixed(rng.standard_normal((batch, 3)))
     trainer = gan.VDMTrainer(G, V, div, opt_g, opt_d, real, noise,
                              d_steps=d_steps, batch_real=batch, batch_fake=batch, pack=pack,
-                             saturating=saturating, simultaneous=simultaneous)
+                             saturating=saturating, simultaneous=simultaneous, drift=drift)
     return trainer, real, noise
 
 
@@ -155,6 +155,27 @@ def test_simultaneous_update_takes_both_gradients_at_the_same_point():
         np.testing.assert_allclose(host(p), start + lr * g, rtol=1e-5, atol=1e-6)  # ascent
     for p, start, g in zip(trainer.generator.parameters(), theta0, grad_theta):
         np.testing.assert_allclose(host(p), start - lr * g, rtol=1e-5, atol=1e-6)  # descent
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_the_drift_penalty_is_ascended_beside_J_and_left_out_of_it(simultaneous):
+    lr, eps = 0.05, 0.3
+    trainer, real, noise = make("total_variation", simultaneous=simultaneous, sgd_lr=lr,
+                                drift=eps)
+    V = models.critic((2,), hidden=16, layers=1)
+    V.load_state_dict(trainer.critic.state_dict())
+    with mg.no_grad():
+        x_hat = trainer.generator(noise(8))
+    v_real = V(real(8)).reshape(-1)
+    J = gan.vdm_objective(v_real, V(x_hat).reshape(-1), trainer.divergence)
+    (J - eps * (v_real * v_real).mean()).backward()   # Karras et al.: J − ε E_P[V²]
+    w0 = [host(p) for p in trainer.critic.parameters()]
+    stats = trainer.step()
+    for p, start, q in zip(trainer.critic.parameters(), w0, V.parameters()):
+        np.testing.assert_allclose(host(p), start + lr * host(mg.tensor(q.grad)),
+                                   rtol=1e-5, atol=1e-6)
+    assert stats["objective"] == pytest.approx(J.item(), rel=1e-6)  # J, not the penalty
+    assert eps * (v_real.numpy() ** 2).mean() > 1e-4  # the penalty is not negligible here
 
 
 def test_pack_concatenates_consecutive_samples():
@@ -279,47 +300,65 @@ def test_misconfigured_trainers_are_refused():
         gan.VDMTrainer(G, V, div, descend, ascend, None, None, batch_real=10, pack=4)
     with pytest.raises(ValueError, match="d_steps"):
         gan.VDMTrainer(G, V, div, descend, ascend, None, None, d_steps=0)
+    for drift in (-1e-3, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="drift"):
+            gan.VDMTrainer(G, V, div, descend, ascend, None, None, drift=drift)
 
 
 # --- the f-GAN paper's Gaussian fits --------------------------------------------------------
 
 
-def reverse_kl_optimum():
-    """argmin over (μ, σ) of KL(N(μ, σ²) || P) by quadrature on a grid, then refined."""
+def quadrature_optimum(integrand, centre=(1.0, 1.2)):
+    """argmin over (μ, σ) of ∫ integrand(log q, log p) dx, q = N(μ, σ²) and p the mixture,
+    by quadrature on a grid, then refined."""
     from minigan.data import mixture1d_density
 
     x = np.linspace(-12, 14, 8001)
     dx = x[1] - x[0]
     log_p = np.log(mixture1d_density(x))
 
-    def kl(mu, sigma):
+    def distance(mu, sigma):
         log_q = -0.5 * ((x - mu[:, None]) / sigma[:, None]) ** 2 - np.log(
             sigma[:, None] * np.sqrt(2 * np.pi))
-        return (np.exp(log_q) * (log_q - log_p)).sum(axis=1) * dx
+        return integrand(log_q, log_p).sum(axis=1) * dx
 
-    centre, width = np.array([1.0, 1.2]), 0.8
+    centre, width = np.array(centre), 0.8
     for _ in range(4):
         mus, sigmas = np.meshgrid(np.linspace(-width, width, 41) + centre[0],
                                   np.linspace(-width, width, 41) + centre[1])
-        values = kl(mus.ravel(), np.abs(sigmas.ravel()))
+        values = distance(mus.ravel(), np.abs(sigmas.ravel()))
         centre = np.array([mus.ravel()[values.argmin()], sigmas.ravel()[values.argmin()]])
         width /= 8
     return centre
+
+
+def reverse_kl_optimum():
+    """argmin KL(N(μ, σ²) || P) = ∫ q (log q − log p) dx."""
+    return quadrature_optimum(lambda log_q, log_p: np.exp(log_q) * (log_q - log_p))
+
+
+def total_variation_optimum():
+    """argmin TV(P, N(μ, σ²)) = ½ ∫ |p − q| dx."""
+    return quadrature_optimum(lambda log_q, log_p: 0.5 * np.abs(np.exp(log_p) - np.exp(log_q)))
 
 
 def test_the_quadrature_optimum_is_mode_seeking():
     mu, sigma = reverse_kl_optimum()
     assert 0.75 < mu < 1.5 and sigma < 1.444818  # shifted to the heavier mode, narrower
     assert mu == pytest.approx(0.911, abs=0.01) and sigma == pytest.approx(1.330, abs=0.01)
+    # examples/05 finds the total_variation optimum at (0.980, 1.430) on its own grid
+    assert total_variation_optimum() == pytest.approx([0.980, 1.430], abs=0.01)
 
 
-@pytest.mark.parametrize("div", ["kl", "reverse_kl"])
+@pytest.mark.parametrize("div", ["kl", "reverse_kl", "total_variation"])
 def test_the_linear_generator_fits_the_vdm_optimum(tmp_path, div):
+    """total_variation gets there with its mixture1d recipe, the drift penalty."""
     code = train.main(["--dataset", "mixture1d", "--divergence", div, "--no-progress",
                        "--no-plots", "--out", str(tmp_path)])
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["generator_loss"] == "saturating"
-    target = (0.75, 1.444818) if div == "kl" else reverse_kl_optimum()
+    target = {"kl": lambda: (0.75, 1.444818), "reverse_kl": reverse_kl_optimum,
+              "total_variation": total_variation_optimum}[div]()
     assert summary["mu"] == pytest.approx(target[0], abs=0.05)
     assert summary["sigma"] == pytest.approx(target[1], abs=0.05)

@@ -179,7 +179,7 @@ def test_same_seed_same_results_other_seed_other_results(tmp_path):
 @pytest.mark.parametrize("extra", [["--simultaneous"], ["--d-steps", "2"],
                                    ["--optimizer", "sgd", "--generator-loss", "saturating"],
                                    ["--dataset", "grid", "--divergence", "kl", "--pack", "4"],
-                                   ["--stabilizer", "spectral_norm"],
+                                   ["--stabilizer", "spectral_norm"], ["--drift", "1e-2"],
                                    ["--divergence", "alpha(1.5)"]])
 def test_variants_run(tmp_path, extra):
     code, out = run(tmp_path, *extra, "--no-plots")
@@ -204,14 +204,19 @@ def test_a_divergences_recipe_fills_the_flags_left_out(tmp_path):
     assert config["generator_loss"] == "saturating" and config["recipe"]
     config = train.prepare(["--divergence", "gan"]).config  # the default run is unchanged
     assert config["recipe"] == {} and config["lr_d"] == train.DATASET_DEFAULTS["ring"]["lr_d"]
-    # mixture1d keeps its own settings (the saturating loss is its exact VDM optimum)
+    # mixture1d keeps its own settings (the saturating loss is its exact VDM optimum), but
+    # for total_variation's drift penalty
     config = train.prepare(["--dataset", "mixture1d", "--divergence", "neyman"]).config
-    assert config["recipe"] == {} and config["lr_d"] == 3e-3
+    assert config["recipe"] == {} and config["lr_d"] == 3e-3 and config["drift"] == 0
+    config = train.prepare(["--dataset", "mixture1d", "--divergence", "total_variation"]).config
+    assert config["recipe"] == recipes.MIXTURE1D_RECIPES["total_variation"] == {"drift": 3e-3}
+    assert config["drift"] == 3e-3 and config["lr_d"] == 3e-3
+    assert recipes.recipe("ring", "total_variation") == {"lr_d": 5e-4}  # no drift there
     assert recipes.recipe("grid", "neyman") == {"lr_d": 2e-4}
     assert recipes.recipe("ring", "wasserstein") == {}
     text = train.build_parser().format_help()
     assert "recommended settings per divergence" in text
-    for key, settings in recipes.RECIPES.items():
+    for key, settings in [*recipes.RECIPES.items(), *recipes.MIXTURE1D_RECIPES.items()]:
         assert f"{key}: " + ", ".join(f"{k}={v}" for k, v in settings.items()) in text
 
 
@@ -264,6 +269,8 @@ BAD = {
     "negative d-steps": ["--d-steps", "-2"],
     "negative lr": ["--lr-d", "-0.1"],
     "nan lr": ["--lr-g", "nan"],
+    "negative drift": ["--drift", "-1e-3"],
+    "infinite drift": ["--drift", "inf"],
     "negative seed": ["--seed", "-1"],
     "pack does not divide": ["--pack", "3"],
     "unknown flag": ["--learning-rate", "1"],
@@ -330,6 +337,19 @@ def test_an_existing_run_is_not_overwritten_silently(tmp_path, capsys):
     assert "--resume" in line and "--overwrite" in line
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert train.main([*FAST, "--out", str(out), "--overwrite", "--no-plots"]) == 0
+
+
+def test_a_checkpoint_from_before_the_stabilizer_and_drift_flags_resumes(tmp_path):
+    args = ["--steps", "4", "--checkpoint-every", "2", "--no-plots"]
+    code, out = run(tmp_path, *args)
+    state = checkpoint.load(out / "checkpoint.npz")
+    for key in ("stabilizer", "drift"):
+        del state["config"][key]
+    checkpoint.save(out / "checkpoint.npz", state)
+    (out / "config.json").write_text(json.dumps(state["config"]))
+    assert run(tmp_path, "--steps", "6", "--resume", "--no-plots")[0] == 0
+    config = json.loads((out / "config.json").read_text())  # written anew by the resume
+    assert config["stabilizer"] == "none" and config["drift"] == 0
 
 
 def test_resume_refuses_a_changed_model(tmp_path, capsys):

@@ -40,7 +40,8 @@ COMMON_DEFAULTS = dict(backend="numpy", dataset="ring", divergence="gan", optimi
                        beta1=0.5, beta2=0.999, momentum=0.0, seed=0, dtype="float32",
                        log_every=10, checkpoint_every=500, snapshots=5, simultaneous=False,
                        resume=False, overwrite=False, no_plots=False, progress=None,
-                       data_path=None, out=None, blas_threads=1, stabilizer="none")
+                       data_path=None, out=None, blas_threads=1, stabilizer="none",
+                       drift=0.0)
 # what a resumed run may change: how long it runs and how it reports, never the model
 RUN_LENGTH_FLAGS = {"steps", "log_every", "checkpoint_every", "no_plots", "progress",
                     "backend", "out", "resume", "overwrite", "data_path", "blas_threads"}
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Algorithm 1) instead of alternating")
     p.add_argument("--stabilizer", help="none or spectral_norm: the critic's layers "
                                         "divided by their spectral norm (Miyato et al. 2018)")
+    p.add_argument("--drift", type=float, metavar="EPS",
+                   help="the drift penalty: the critic ascends J - EPS*E_P[V^2] (Karras et al. "
+                        "2018), which keeps its logit V where g_f has a slope (default 0)")
     p.add_argument("--noise-dim", type=int, help="size of the generator's noise z")
     p.add_argument("--hidden", type=int, help="width of the MLP layers")
     p.add_argument("--layers", type=int, help="hidden layers of each MLP")
@@ -187,7 +191,8 @@ def resumed(explicit: dict, out):
                 "resumed run keeps its settings (only --steps, --log-every, "
                 "--checkpoint-every, --backend and the reporting flags may change)")
     config = {**saved, **{k: v for k, v in explicit.items() if k in RUN_LENGTH_FLAGS}}
-    config.setdefault("stabilizer", "none")  # checkpoints from before the flag
+    config.setdefault("stabilizer", "none")  # checkpoints from before the flags
+    config.setdefault("drift", 0.0)
     config["resume"] = True
     return config, state
 
@@ -218,6 +223,8 @@ def check_numbers(config: dict) -> None:
     for key in ("lr_d", "lr_g"):
         if not config[key] > 0 or not math.isfinite(config[key]):
             raise UsageError(f"{flag(key)} must be a positive number, not {config[key]}")
+    if not 0 <= config["drift"] < math.inf:
+        raise UsageError(f"--drift must be a finite number >= 0, not {config['drift']}")
     if not 0 <= config["lr_decay"] <= 1:
         raise UsageError(f"--lr-decay must lie in [0, 1], not {config['lr_decay']}")
     if not (0 <= config["beta1"] < 1 and 0 <= config["beta2"] < 1 and config["momentum"] >= 0):

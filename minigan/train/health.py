@@ -62,7 +62,8 @@ def past_the_guard(stats, divergence, dtype, logits=()):
 REMEDIES = ("the lecture's diagnosis: the discriminator is too strong, so the generator "
             "cannot learn (its gradients vanish); remedies: the non-saturating generator "
             "loss (--generator-loss non-saturating), fewer critic steps or a smaller critic "
-            "learning rate (--d-steps, --lr-d), the stabiliser (--stabilizer spectral_norm)")
+            "learning rate (--d-steps, --lr-d), the stabiliser (--stabilizer spectral_norm), "
+            "the drift penalty (--drift 3e-3)")
 
 
 class VanishingGradient:

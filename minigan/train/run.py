@@ -119,7 +119,7 @@ class Run:
             sample_real=ds.batch, sample_noise=lambda n: Tensor(B.randn(n, noise_dim)),
             d_steps=c["d_steps"], batch_real=c["batch_real"], batch_fake=c["batch_fake"],
             pack=c["pack"], saturating=c["generator_loss"] == "saturating",
-            simultaneous=c["simultaneous"])
+            simultaneous=c["simultaneous"], drift=c["drift"])
 
     def restore(self, state):
         """Continue from a checkpoint's state; UsageError where it does not fit this run."""
