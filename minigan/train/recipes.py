@@ -60,7 +60,7 @@ def help_text():
              "sweep and the results are in benchmarks/results/):"]
     lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
               for key, settings in RECIPES.items()]
-    lines += ["  and on mixture1d:"]
+    lines += ["and on mixture1d:"]
     lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
               for key, settings in MIXTURE1D_RECIPES.items()]
     lines.append("  every other divergence: the dataset's defaults")
