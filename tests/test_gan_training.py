@@ -308,7 +308,7 @@ def test_misconfigured_trainers_are_refused():
 # --- the f-GAN paper's Gaussian fits --------------------------------------------------------
 
 
-def quadrature_optimum(integrand, centre=(1.0, 1.2)):
+def quadrature_optimum(integrand):
     """argmin over (μ, σ) of ∫ integrand(log q, log p) dx, q = N(μ, σ²) and p the mixture,
     by quadrature on a grid, then refined."""
     from minigan.data import mixture1d_density
@@ -322,7 +322,7 @@ def quadrature_optimum(integrand, centre=(1.0, 1.2)):
             sigma[:, None] * np.sqrt(2 * np.pi))
         return integrand(log_q, log_p).sum(axis=1) * dx
 
-    centre, width = np.array(centre), 0.8
+    centre, width = np.array([1.0, 1.2]), 0.8
     for _ in range(4):
         mus, sigmas = np.meshgrid(np.linspace(-width, width, 41) + centre[0],
                                   np.linspace(-width, width, 41) + centre[1])

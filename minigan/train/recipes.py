@@ -56,12 +56,13 @@ def recipe(dataset, spec):
 
 def help_text():
     """The --help lines that list the recipes."""
-    lines = ["recommended settings per divergence on ring and grid (for flags left out; the",
-             "sweep and the results are in benchmarks/results/):"]
-    lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
-              for key, settings in RECIPES.items()]
-    lines += ["and on mixture1d:"]
-    lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
-              for key, settings in MIXTURE1D_RECIPES.items()]
+    lines = []
+    for heading, recipes in (
+            ("recommended settings per divergence on ring and grid (for flags left out; the\n"
+             "sweep and the results are in benchmarks/results/):", RECIPES),
+            ("and on mixture1d:", MIXTURE1D_RECIPES)):
+        lines.append(heading)
+        lines += [f"  {key}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+                  for key, settings in recipes.items()]
     lines.append("  every other divergence: the dataset's defaults")
     return "\n".join(lines)
