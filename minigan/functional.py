@@ -10,7 +10,7 @@ softplus(x) = max(x, 0) + log1p(exp(−|x|)), log σ(x) = −softplus(−x).
 from __future__ import annotations
 
 from . import backend as B
-from . import numerics, tuning
+from . import kernels, numerics, tuning
 from .conv import conv2d, conv_transpose2d
 from .ops import axis_index
 from .pooling import avg_pool2d, max_pool2d
@@ -23,7 +23,13 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "
 
 def relu(x):
     """max(x, 0); d/dx = [x > 0]."""
-    return op(B.xp.maximum(x.data, 0), (x,), lambda g: (g * (x.data > 0),), name="relu")
+
+    def backward(g):
+        grad = kernels.step(x.data, 0, g.dtype)
+        grad *= g
+        return (grad,)
+
+    return op(kernels.relu(x.data), (x,), backward, name="relu")
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -42,7 +48,7 @@ def leaky_relu(x, negative_slope=0.01):
     xp.maximum(x.data, out, out=out)
 
     def backward(g):
-        grad = xp.maximum(x.data > 0, slope, dtype=g.dtype)
+        grad = kernels.step(x.data, slope, g.dtype)
         grad *= g
         return (grad,)
 
@@ -101,7 +107,7 @@ def linear(x, weight, bias=None):
         gw = xp.dot(g2.T, x.data.reshape(-1, x.shape[-1])) if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+        return gx, gw, (kernels.column_sum(g2) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return op(out, parents, backward, name="linear")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 
 from . import backend as B
-from . import tuning
+from . import kernels, tuning
 from .tensor import Tensor, op, sum_to
 
 
@@ -44,6 +44,8 @@ def normalize_axis(axis, ndim):
 
 def _unreduce(g, shape, axis, keepdims):
     """Broadcast the gradient of a reduction back to the input's ``shape``."""
+    if not g.shape:
+        return kernels.spread(g, shape)
     if not keepdims:
         g = g.reshape([1 if i in axis else n for i, n in enumerate(shape)])
     return B.xp.broadcast_to(g, shape)
@@ -225,7 +227,7 @@ def mean(a, axis=None, keepdims=False):
     count = 1
     for i in axes:
         count *= a.shape[i]
-    return op(a.data.mean(axis=axes, keepdims=keepdims), (a,),
+    return op(kernels.mean(a.data, axes, keepdims), (a,),
               lambda g: (_unreduce(g / count, a.shape, axes, keepdims),), name="mean")
 
 

@@ -1,0 +1,68 @@
+"""Array primitives whose fastest form differs between NumPy and CuPy, on backend arrays.
+
+On NumPy each takes the form that runs as plain array-array passes; on CuPy (or any other
+array module) the one-kernel form. Both forms give the same numbers, except ``column_sum``,
+whose NumPy form sums in another order (why each form: benchmarks/results/speed-notes.md):
+
+- ``relu(v)`` = max(v, 0);
+- ``step(v, low, dtype)`` = [v > 0] + low·[v <= 0], the slope of max(v, low·v);
+- ``column_sum(a)`` = Σᵢ a[i, :] of a 2-D array;
+- ``mean(a, axes, keepdims)`` = Σ a / M over ``axes``;
+- ``spread(g, shape)``: a 0-d g as an array of ``shape``, every entry g.
+"""
+
+from __future__ import annotations
+
+from . import backend as B
+
+
+def relu(v):
+    """max(v, 0)."""
+    xp = B.xp
+    if not B.on_numpy():
+        return xp.maximum(v, 0)
+    out = xp.zeros_like(v)
+    return xp.maximum(v, out, out=out)
+
+
+def step(v, low, dtype):
+    """1 where v > 0, ``low`` elsewhere, as an array of ``dtype`` (low in [0, 1])."""
+    xp = B.xp
+    if not B.on_numpy():
+        return xp.maximum(v > 0, low, dtype=dtype)
+    out = (v > 0).astype(dtype)
+    if low:
+        rest, low = dtype.type(1 - low), dtype.type(low)
+        if rest + low == 1:  # then 1·(1 − low) + low is 1 exactly and 0·(1 − low) + low is low
+            out *= rest
+            out += low
+        else:
+            xp.maximum(out, low, out=out)
+    return out
+
+
+def column_sum(a):
+    """Σᵢ a[i, :] of a 2-D array (on NumPy as the product 1ᵀa)."""
+    xp = B.xp
+    if not B.on_numpy():
+        return a.sum(axis=0)
+    return xp.dot(xp.ones(a.shape[0], dtype=a.dtype), a)
+
+
+def mean(a, axes, keepdims):
+    """Σ a / M over ``axes`` (a tuple), M the number of values summed."""
+    if not B.on_numpy():
+        return a.mean(axis=axes, keepdims=keepdims)
+    count = 1
+    for i in axes:
+        count *= a.shape[i]
+    return a.sum(axis=axes, keepdims=keepdims) / count
+
+
+def spread(g, shape):
+    """A 0-d ``g`` as an array of ``shape`` with every entry g (a read-only view under CuPy,
+    a new array on NumPy)."""
+    xp = B.xp
+    if not B.on_numpy():
+        return xp.broadcast_to(g, shape)
+    return xp.full(shape, g, dtype=g.dtype)
