@@ -265,7 +265,11 @@ def torch_vdm(model, params, peer):
         x = torch.from_numpy(sample(batch)).to(device)
         with torch.no_grad():
             x_hat = generator(torch.randn(batch, noise, device=device))
-        v_real, v_fake = V(x), V(x_hat)
+        if model == "ring":  # an MLP critic is samplewise: minigan reads both in one call
+            v = V(torch.cat([x, x_hat]))
+            v_real, v_fake = v[:batch // m], v[batch // m:]
+        else:
+            v_real, v_fake = V(x), V(x_hat)
         J = F.logsigmoid(v_real).mean() - F.softplus(v_fake).mean()
         opt_d.zero_grad()
         J.backward()

@@ -91,7 +91,9 @@ class VDMTrainer:
     ``batch_real`` B1, ``batch_fake`` B2; ``pack`` is PacGAN's m (both batch sizes must be
     multiples of it). ``simultaneous`` takes both players' gradients at the same (θ, w)
     and updates both (f-GAN Algorithm 1), instead of alternating. ``drift`` is ε of the
-    drift penalty (``critic_ascent``); 0 ascends J itself.
+    drift penalty (``critic_ascent``); 0 ascends J itself. ``samplewise_critic`` (set when
+    every module of the critic is ``samplewise``) has the critic step read the real and
+    the generated batch in one critic call.
     """
 
     def __init__(self, generator, critic, divergence, opt_g, opt_d, sample_real,
@@ -116,6 +118,7 @@ class VDMTrainer:
         self.K, self.B1, self.B2, self.m = d_steps, batch_real, batch_fake, pack
         self.saturating, self.simultaneous = saturating, simultaneous
         self.running_decay, self.drift = running_decay, drift
+        self.samplewise_critic = all(module.samplewise for module in critic.modules())
         self.step_count = 0
         self.logits = None  # (V on real, V on generated) of the last critic update (arrays)
         self.running_objective = None  # exponential average of J: the divergence estimate
@@ -126,8 +129,15 @@ class VDMTrainer:
         return self.critic(pack(x, self.m)).reshape(-1)
 
     def critic_objective(self, x_real, x_fake):
-        """J(θ, w) on one minibatch (equation 6), and the logits it used."""
-        v_real, v_fake = self.V(x_real), self.V(x_fake)
+        """J(θ, w) on one minibatch (equation 6), and the logits it used. A critic made only
+        of ``samplewise`` modules reads both batches in one call, V(x ‖ x̂) = V(x) ‖ V(x̂)
+        (one pass through its layers instead of two)."""
+        if self.samplewise_critic:
+            v = self.V(F.concat([x_real, x_fake]))
+            split = x_real.shape[0] // self.m
+            v_real, v_fake = v[:split], v[split:]
+        else:
+            v_real, v_fake = self.V(x_real), self.V(x_fake)
         return vdm_objective(v_real, v_fake, self.divergence), v_real, v_fake
 
     def critic_ascent(self, J, v_real):

@@ -22,6 +22,8 @@ class Scale(nn.Module):
     """Multiply by a constant: puts data of extent s in and out of the networks' O(1)
     range."""
 
+    samplewise = True
+
     def __init__(self, factor):
         super().__init__()
         self.factor = float(factor)

@@ -26,7 +26,14 @@ class Parameter(Tensor):
 
 class Module:
     """Base class: attribute assignment registers Parameters and sub-Modules in order;
-    ``register_buffer`` registers non-trainable state (BatchNorm's running statistics)."""
+    ``register_buffer`` registers non-trainable state (BatchNorm's running statistics).
+
+    ``samplewise`` says that forward treats each input along axis 0 on its own: no batch
+    statistics, no state that a call changes, so f(concat(a, b)) = concat(f(a), f(b)) (a
+    trainer may then run two batches in one call). False unless a layer declares it.
+    """
+
+    samplewise = False
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})  # ordered name sets (values unused)

@@ -27,6 +27,8 @@ def _uniform_parameter(shape, fan_in):
 class Linear(Module):
     """y = x Wᵀ + b, W of shape (out, in); W, b ~ U(−1/√in, 1/√in) as in PyTorch."""
 
+    samplewise = True
+
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -67,6 +69,8 @@ class Conv2d(Module):
     zeros only), weight (out, in/groups, kh, kw); padding an int, a pair, "valid" or "same";
     W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = in/groups·kh·kw, as PyTorch."""
 
+    samplewise = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True):
         super().__init__()
@@ -94,6 +98,8 @@ class ConvTranspose2d(Module):
     PyTorch's signature (no padding_mode), weight (in, out/groups, kh, kw);
     W, b ~ U(−1/√fan_in, 1/√fan_in) with fan_in = out/groups·kh·kw, as PyTorch (which takes
     fan_in from weight dimension 1, here the *output* channels)."""
+
+    samplewise = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1):
@@ -183,12 +189,16 @@ class BatchNorm2d(_BatchNorm):
 
 
 class ReLU(Module):
+    samplewise = True
+
     def forward(self, x):
         return F.relu(x)
 
 
 class LeakyReLU(Module):
     """x for x > 0, negative_slope·x otherwise; PyTorch's default slope 0.01 (DCGAN: 0.2)."""
+
+    samplewise = True
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -202,11 +212,15 @@ class LeakyReLU(Module):
 
 
 class Tanh(Module):
+    samplewise = True
+
     def forward(self, x):
         return F.tanh(x)
 
 
 class Sigmoid(Module):
+    samplewise = True
+
     def forward(self, x):
         return F.sigmoid(x)
 
@@ -230,6 +244,8 @@ class Dropout(Module):
 
 class _Pool2d(Module):
     """A 2-D pooling layer: kernel_size, stride (default: kernel_size) and padding."""
+
+    samplewise = True
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -257,6 +273,8 @@ class AvgPool2d(_Pool2d):
 class Flatten(Module):
     """Flatten axes start_dim..end_dim into one (default: all but the batch axis)."""
 
+    samplewise = property(lambda self: self.start_dim > 0)  # the batch axis kept
+
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -277,6 +295,8 @@ class Flatten(Module):
 
 class Unflatten(Module):
     """Split axis ``dim`` into ``unflattened_size`` (one entry may be −1)."""
+
+    samplewise = property(lambda self: self.dim > 0)  # the batch axis kept
 
     def __init__(self, dim, unflattened_size):
         super().__init__()
@@ -302,6 +322,8 @@ class Unflatten(Module):
 
 class Sequential(Module):
     """Apply modules in order; they are named "0", "1", ..."""
+
+    samplewise = True
 
     def __init__(self, *modules):
         super().__init__()

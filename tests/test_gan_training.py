@@ -196,7 +196,44 @@ def test_a_packed_critic_sees_m_samples_per_input():
     forward = trainer.critic.forward
     trainer.critic.forward = lambda x: seen.append(x.shape) or forward(x)
     trainer.step()
-    assert seen and all(shape == (2, 8) for shape in seen)
+    # 8 = 4 samples of 2 features per input; the critic step reads the 8 real and 8
+    # generated samples in one call (an MLP critic is samplewise), the generator step 8
+    assert seen == [(4, 8), (2, 8)]
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_a_samplewise_critic_reads_both_batches_in_one_call_with_the_same_numbers(pack):
+    trainer, real, noise = make(pack=pack)
+    assert trainer.samplewise_critic
+    x, x_hat = real(trainer.B1), trainer.generator(noise(trainer.B2)).detach()
+    joint = trainer.critic_objective(x, x_hat)
+    trainer.samplewise_critic = False
+    apart = trainer.critic_objective(x, x_hat)
+    for a, b in zip(joint, apart):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+    # and so do the gradients J sends to the critic
+    grads = []
+    for J in (joint[0], apart[0]):
+        trainer.opt_d.zero_grad()
+        J.backward()
+        grads.append([B.to_numpy(p.grad).copy() for p in trainer.critic.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_critic_with_batch_statistics_reads_each_batch_on_its_own():
+    critic = models.critic((1, 8, 8), width=4)  # the DCGAN critic has a BatchNorm2d
+    generator = models.generator((1, 8, 8), 4, kind="dcgan", width=4)
+    trainer = gan.VDMTrainer(generator, critic, "gan", optim.Adam(generator.parameters()),
+                             optim.Adam(critic.parameters(), maximize=True),
+                             Fixed(np.zeros((4, 1, 8, 8))), Fixed(np.zeros((4, 4))),
+                             batch_real=4, batch_fake=4)
+    assert not trainer.samplewise_critic
+    seen = []
+    forward = critic.forward
+    critic.forward = lambda x: seen.append(x.shape[0]) or forward(x)
+    trainer.critic_step()
+    assert seen == [4, 4]
 
 
 def test_step_statistics():

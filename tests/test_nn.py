@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from minigan import nn
+from minigan import nn, stabilizers
 from minigan.backend import to_numpy as host
 from minigan.testing import arrays, check_module_gradients, default_dtype, randomize_parameters
 
@@ -729,3 +729,50 @@ def test_flatten_then_unflatten_is_the_identity_and_both_check(float64, case, da
     back = nn.Unflatten(s, shape[s:end + 1])
     np.testing.assert_array_equal(back(flat(x)).numpy(), x.numpy())
     assert check_module_gradients(nn.Sequential(flat, back), x)
+
+
+# --- samplewise: which layers a trainer may run on two batches at once -------------------
+
+SAMPLEWISE = {
+    "linear": (lambda: nn.Linear(6, 3), (6,)),
+    "conv2d": (lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 5, 5)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1), (2, 3, 3)),
+    "relu": (nn.ReLU, (6,)),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.2), (6,)),
+    "tanh": (nn.Tanh, (6,)),
+    "sigmoid": (nn.Sigmoid, (6,)),
+    "max_pool2d": (lambda: nn.MaxPool2d(2), (2, 4, 4)),
+    "avg_pool2d": (lambda: nn.AvgPool2d(2), (2, 4, 4)),
+    "flatten": (nn.Flatten, (2, 3, 3)),
+    "unflatten": (lambda: nn.Unflatten(1, (2, 3)), (6,)),
+    "sequential": (lambda: nn.Sequential(nn.Linear(6, 4), nn.LeakyReLU(0.2)), (6,)),
+    "scale": (lambda: mg.models.Scale(0.5), (6,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLEWISE))
+def test_a_samplewise_layer_maps_a_concatenation_to_the_concatenation(name):
+    build, shape = SAMPLEWISE[name]
+    layer = build()
+    assert layer.samplewise
+    rng = np.random.default_rng(0)
+    a, b = (mg.tensor(rng.standard_normal((n, *shape))) for n in (3, 2))
+    joint = layer(F.concat([a, b])).numpy()
+    apart = np.concatenate([layer(a).numpy(), layer(b).numpy()])
+    np.testing.assert_allclose(joint, apart, rtol=1e-6, atol=1e-7)
+
+
+def test_layers_with_batch_statistics_or_unknown_forwards_are_not_samplewise():
+    class Custom(nn.Module):
+        def forward(self, x):
+            return x - x.mean(axis=0)
+
+    # Dropout: one mask drawn over 5 rows need not be the two drawn over 3 and 2 (CuPy's
+    # generator is reseeded for every draw)
+    layers = [nn.BatchNorm1d(3), nn.BatchNorm2d(3), nn.Dropout(), Custom(), nn.Flatten(0),
+              nn.Flatten(-3), nn.Unflatten(0, (1, -1)),
+              stabilizers.SpectralNorm(nn.Linear(3, 2))]
+    assert not any(layer.samplewise for layer in layers)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    norm = nn.BatchNorm1d(3)
+    assert not np.allclose(norm(x).numpy()[:3], norm(x[:3]).numpy())  # why BatchNorm is not
