@@ -130,16 +130,18 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward() gradient has shape {grad.shape}, "
                                  f"expected {self.shape}")
+        if self._backward is None:  # a leaf: its own gradient is grad
+            _check_not_freed(self)
+            self._accumulate(grad, {id(grad)}, set())
+            return
+        # keyed by the Tensors themselves (identity hash: Tensor defines no __eq__)
         order = _topological_order(self)
-        grads = {id(self): grad}
-        claimed = {id(grad)}  # arrays a leaf must not adopt as its own .grad
+        grads = {self: grad}
+        claimed = {id(grad)}  # arrays (by id) a leaf must not adopt as its own .grad
+        adopted = set()   # leaves whose .grad is an array of this walk that others may read
         while order:
             node = order.pop()
-            g = grads.pop(id(node), None)
-            if node._backward is None:
-                if g is not None:
-                    node._accumulate(g, claimed)
-                continue
+            g = grads.pop(node, None)
             if g is not None:
                 for parent, parent_grad in zip(node._parents, node._backward(g)):
                     if parent_grad is None or not parent.requires_grad:
@@ -155,36 +157,49 @@ class Tensor:
                         # a gradient has its tensor's dtype (as in PyTorch): a float64 branch
                         # of a mixed graph does not turn the float32 graph upstream float64
                         parent_grad = parent_grad.astype(data.dtype)
-                    key = id(parent)
-                    grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+                    if parent._backward is None:  # a leaf takes each share as it comes
+                        parent._accumulate(parent_grad, claimed, adopted)
+                    elif parent in grads:
+                        grads[parent] = grads[parent] + parent_grad
+                    else:
+                        grads[parent] = parent_grad
             if not retain_graph:
                 node._parents, node._backward, node._freed = (), None, True
 
-    def _accumulate(self, g, claimed):
+    def _accumulate(self, g, claimed, adopted):
         """Add g into .grad; adopt g itself when no one else can see it (saves a copy)."""
         if not g.shape:  # a NumPy scalar from a 0-d op: a 0-d array, writable in place
             g = B.xp.array(g)
-        if self.grad is not None:
+        if self.grad is None:
+            if id(g) in claimed or not g.flags.owndata:
+                # a view (broadcast, reshape) or an array shared with the caller or another leaf
+                self.grad = g.copy()
+            else:
+                claimed.add(id(g))
+                adopted.add(self)
+                self.grad = g
+        elif self in adopted:  # its array may still be another node's pending gradient
+            adopted.discard(self)
+            self.grad = self.grad.copy()  # (a copy, not a sum: a 0-d sum is a NumPy scalar)
             self.grad += g
-        elif id(g) in claimed or not g.flags.owndata:
-            # a view (broadcast, reshape) or an array shared with the caller or another leaf
-            self.grad = g.copy()
         else:
-            claimed.add(id(g))
-            self.grad = g
+            self.grad += g
 
 
 def _topological_order(root):
-    """Nodes that need a gradient, parents before children (a post-order DFS on an explicit
-    stack of parent iterators: each node is entered once and left when its parents are)."""
+    """The interior nodes (made by an op) that need a gradient, parents before children: a
+    post-order DFS on an explicit stack of parent iterators, each node entered once and left
+    when its parents are. Leaves are not in it (backward hands them their shares)."""
     _check_not_freed(root)
-    order, visited, stack = [], {id(root)}, [(root, iter(root._parents))]
+    order, visited, stack = [], {root}, [(root, iter(root._parents))]
     while stack:
         node, parents = stack[-1]
         for parent in parents:
-            if parent.requires_grad and id(parent) not in visited:
-                _check_not_freed(parent)
-                visited.add(id(parent))
+            if parent.requires_grad and parent not in visited:
+                visited.add(parent)
+                if parent._backward is None:
+                    _check_not_freed(parent)
+                    continue
                 stack.append((parent, iter(parent._parents)))
                 break
         else:

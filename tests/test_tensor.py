@@ -359,6 +359,16 @@ def test_diamond_graph_accumulates():
     assert host(x.grad) == pytest.approx(39.0)
 
 
+def test_a_leaf_that_adopted_a_shared_gradient_does_not_change_it_for_the_others():
+    # z = (x + h) + x with h = 2x: add's backward hands the same array g to both inputs, so
+    # x takes g as its .grad while w = x + h (and, through it, h) still have g to read;
+    # x's next share must not be added into g in place
+    x = mg.tensor([1.0, -2.0], requires_grad=True)
+    h = x * 2.0
+    ((x + h) + x).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [4.0, 4.0])
+
+
 def test_long_chain_needs_no_recursion():
     x = mg.tensor(1.0, requires_grad=True)
     y = x
