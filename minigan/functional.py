@@ -191,12 +191,6 @@ def dropout(x, p=0.5, training=True):
 # --- batch normalisation ----------------------------------------------------------------
 
 
-def _channel_sum(a):
-    """Σ over every axis but axis 1 of an (N, C, ...) array: over N first, then along each
-    channel's row (why: benchmarks/results/speed-notes.md)."""
-    return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=0).sum(axis=1)
-
-
 def _affine_parents(x, weight, bias):
     """The inputs of a batch-norm node: x, then the affine weight and bias where given."""
     return (x,) + tuple(p for p in (weight, bias) if p is not None)
@@ -217,9 +211,10 @@ def batch_norm(x, weight, bias, mean, inv_std):
     def backward(g):
         grads = [g * scale if x.requires_grad else None]
         if weight is not None:
-            grads.append(_channel_sum(g * centred) * inv_std if weight.requires_grad else None)
+            grads.append(kernels.channel_sum(g * centred) * inv_std if weight.requires_grad
+                         else None)
         if bias is not None:
-            grads.append(_channel_sum(g) if bias.requires_grad else None)
+            grads.append(kernels.channel_sum(g) if bias.requires_grad else None)
         return tuple(grads)
 
     return op(out, _affine_parents(x, weight, bias), backward, name="batch_norm")
@@ -237,9 +232,9 @@ def batch_norm_train(x, weight, bias, eps):
     xp = B.xp
     shape = (1, -1) + (1,) * (x.ndim - 2)
     count = x.size // x.shape[1]
-    mean = _channel_sum(x.data) / count
+    mean = kernels.channel_sum(x.data) / count
     normalised = x.data - mean.reshape(shape)  # centred, then scaled in place
-    var = _channel_sum(xp.square(normalised)) / count
+    var = kernels.channel_sum(xp.square(normalised)) / count
     inv_std = 1 / xp.sqrt(var + eps)
     normalised *= inv_std.reshape(shape)
     if weight is None:  # without an affine map y = x̂, kept for backward as exp keeps eˣ
@@ -250,8 +245,8 @@ def batch_norm_train(x, weight, bias, eps):
             out += bias.data.reshape(shape)
 
     def backward(g):
-        gb = _channel_sum(g)
-        gw = _channel_sum(g * normalised)
+        gb = kernels.channel_sum(g)
+        gw = kernels.channel_sum(g * normalised)
         gx = None
         if x.requires_grad:
             gx = normalised * (gw / count).reshape(shape)

@@ -1,12 +1,14 @@
 """Array primitives whose fastest form differs between NumPy and CuPy, on backend arrays.
 
-On NumPy each takes the form that runs as plain array-array passes; on CuPy (or any other
-array module) the one-kernel form. Both forms give the same numbers, except ``column_sum``,
-whose NumPy form sums in another order (why each form: benchmarks/results/speed-notes.md):
+On NumPy each takes the form that runs as plain array-array passes or one BLAS call; on
+CuPy (or any other array module) the one-kernel form. Both forms give the same numbers,
+except for ``column_sum`` and ``channel_sum``, whose NumPy forms sum in another order (why
+each form: benchmarks/results/speed-notes.md):
 
 - ``relu(v)`` = max(v, 0);
 - ``step(v, low, dtype)`` = [v > 0] + low·[v <= 0], the slope of max(v, low·v);
 - ``column_sum(a)`` = Σᵢ a[i, :] of a 2-D array;
+- ``channel_sum(a)`` = the sums over every axis but axis 1 of an (N, C, ...) array;
 - ``mean(a, axes, keepdims)`` = Σ a / M over ``axes``;
 - ``spread(g, shape)``: a 0-d g as an array of ``shape``, every entry g.
 """
@@ -47,6 +49,25 @@ def column_sum(a):
     if not B.on_numpy():
         return a.sum(axis=0)
     return xp.dot(xp.ones(a.shape[0], dtype=a.dtype), a)
+
+
+def channel_sum(a):
+    """Σ over every axis but axis 1 of an (N, C, ...) array, as C products with a vector of
+    ones on NumPy where the memory allows: rows of the (C, ...) view for the convolutions'
+    (C, H, W, N) memory, 1ᵀ(N, C·...) and then the rows for NCHW; otherwise over N first,
+    then along each channel's row."""
+    xp = B.xp
+    n, c = a.shape[0], a.shape[1]
+    rest = a.size // (n * c) if n * c else 0
+    if B.on_numpy() and a.size:
+        batch_last = a.transpose(1, *range(2, a.ndim), 0)  # (C, H, W, N)
+        if batch_last.flags.c_contiguous:
+            rows = batch_last.reshape(c, -1)
+            return xp.dot(rows, xp.ones(rows.shape[1], dtype=a.dtype))
+        if a.flags.c_contiguous:
+            per_feature = xp.dot(xp.ones(n, dtype=a.dtype), a.reshape(n, -1))
+            return xp.dot(per_feature.reshape(c, rest), xp.ones(rest, dtype=a.dtype))
+    return a.reshape(n, c, -1).sum(axis=0).sum(axis=1)
 
 
 def mean(a, axes, keepdims):
