@@ -15,6 +15,8 @@ each form: benchmarks/results/speed-notes.md):
 
 from __future__ import annotations
 
+import math
+
 from . import backend as B
 
 
@@ -58,7 +60,7 @@ def channel_sum(a):
     then along each channel's row."""
     xp = B.xp
     n, c = a.shape[0], a.shape[1]
-    rest = a.size // (n * c) if n * c else 0
+    rest = math.prod(a.shape[2:])
     if B.on_numpy() and a.size:
         batch_last = a.transpose(1, *range(2, a.ndim), 0)  # (C, H, W, N)
         if batch_last.flags.c_contiguous:
@@ -67,7 +69,7 @@ def channel_sum(a):
         if a.flags.c_contiguous:
             per_feature = xp.dot(xp.ones(n, dtype=a.dtype), a.reshape(n, -1))
             return xp.dot(per_feature.reshape(c, rest), xp.ones(rest, dtype=a.dtype))
-    return a.reshape(n, c, -1).sum(axis=0).sum(axis=1)
+    return a.reshape(n, c, rest).sum(axis=0).sum(axis=1)
 
 
 def mean(a, axes, keepdims):
