@@ -43,6 +43,8 @@ def test_mean_and_spread_are_numpys():
     for axes, keepdims in [((0, 1, 2), False), ((1,), True), ((0, 2), False)]:
         np.testing.assert_array_equal(kernels.mean(a, axes, keepdims),
                                       a.mean(axis=axes, keepdims=keepdims))
+    for narrow in (np.full(70000, 1.0, np.float16), np.full(5, 2**62, np.int64)):
+        np.testing.assert_array_equal(kernels.mean(narrow, (0,), False), narrow.mean())
     g = np.float32(0.25) * np.ones((), np.float32)
     spread = kernels.spread(g, (3, 2))
     assert spread.shape == (3, 2) and spread.dtype == np.float32
