@@ -119,6 +119,7 @@ class VDMTrainer:
         self.saturating, self.simultaneous = saturating, simultaneous
         self.running_decay, self.drift = running_decay, drift
         self.samplewise_critic = all(module.samplewise for module in critic.modules())
+        self._critic_fixed = held_fixed(critic)  # reused: the optimizers fixed the parameters
         self.step_count = 0
         self.logits = None  # (V on real, V on generated) of the last critic update (arrays)
         self.running_objective = None  # exponential average of J: the divergence estimate
@@ -198,7 +199,7 @@ class VDMTrainer:
         non-saturating loss (``generator_loss``). Returns L_G (before the update)."""
         z = self.sample_noise(self.B2)                         # z_1..z_B2 ~ N(0, I)
         self.opt_g.zero_grad()
-        with held_fixed(self.critic):
+        with self._critic_fixed:
             loss_g = self._generator_loss(self.generator(z))
             loss_g.backward()                                  # ∇_θ L_G only
         self.opt_g.step()                                      # descent
@@ -218,7 +219,7 @@ class VDMTrainer:
         self.opt_d.zero_grad()
         self.critic_ascent(J, v_real).backward()
         self.opt_g.zero_grad()
-        with held_fixed(self.critic):
+        with self._critic_fixed:
             loss_g = self._generator_loss(x_hat)
             loss_g.backward()
         self.opt_d.step()

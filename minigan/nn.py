@@ -334,8 +334,8 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def forward(self, x):
-        for module in self.children():
-            x = module(x)
+        for name in self._modules:
+            x = getattr(self, name)(x)
         return x
 
     def __getitem__(self, index):
