@@ -14,6 +14,7 @@ padding "valid"/"same", dilation and groups, as PyTorch does.
 from __future__ import annotations
 
 from . import backend as B
+from . import kernels
 from . import unfold as U
 from .tensor import is_grad_enabled, op
 
@@ -188,7 +189,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             gw = U.gemm(x3, _swap(cols)).reshape(weight.shape)
         if bias is None:
             return gx, gw
-        return gx, gw, (g.sum(axis=(0, 2, 3)) if bias.requires_grad else None)
+        return gx, gw, (kernels.channel_sum(g) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return op(out if x.ndim == 4 else out[0], parents, backward, name="conv_transpose2d")

@@ -107,7 +107,7 @@ def linear(x, weight, bias=None):
         gw = xp.dot(g2.T, x.data.reshape(-1, x.shape[-1])) if weight.requires_grad else None
         if bias is None:
             return gx, gw
-        return gx, gw, (kernels.column_sum(g2) if bias.requires_grad else None)
+        return gx, gw, (sum_to(g2, bias.shape) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return op(out, parents, backward, name="linear")

@@ -17,6 +17,7 @@ gives Tensor its operators and methods.
 from __future__ import annotations
 
 from . import backend as B
+from . import kernels
 
 _grad_enabled = True
 
@@ -60,6 +61,8 @@ def sum_to(grad, shape):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
     )
+    if axes == (0,) and grad.ndim == 2 and lead == 1:  # a bias: the sum over the batch
+        return kernels.column_sum(grad)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
