@@ -7,10 +7,10 @@ DCGAN of minigan.models layer for layer (``peers.torch_dcgan``) at the same widt
 minigan's initialisation (N(0, 0.02²) weights, N(1, 0.02²) BatchNorm scales, zero biases),
 the GAN divergence (J = E log σ(V(x)) − E softplus(V(x̂))), the non-saturating generator
 loss, Adam with the same rates and betas (the critic ascending J), K critic steps, the same
-linear decay of the rates, B1 real images drawn with replacement from the 4,000 built-in
-training images and B2 noise vectors per step; then 2,500 images from fixed noise in eval
-mode, as the command makes them. Both are scored by ``minigan.metrics.digit_score`` against
-the 1,000 held-out images.
+PacGAN packing (``--pack``), the same linear decay of the rates, B1 real images drawn with
+replacement from the 4,000 built-in training images and B2 noise vectors per step; then
+2,500 images from fixed noise in eval mode, as the command makes them. Both are scored by
+``minigan.metrics.digit_score`` against the 1,000 held-out images.
 
     python benchmarks/mnist.py [--seeds 0] [--flags "--steps 500"] [--only minigan|torch]
 
@@ -88,7 +88,11 @@ def run_torch(seed, c):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     images = data.scale_images(digits.load_mnist_5k("train")[0])
-    generator, critic = torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"])
+    generator, critic = torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"])
+    m = c["pack"]
+
+    def V(x):  # minigan.gan.pack: m consecutive images stacked on the channel axis
+        return critic(x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:]))
     dcgan_init_(nn, generator)
     dcgan_init_(nn, critic)
     betas = (c["beta1"], c["beta2"])
@@ -108,14 +112,14 @@ def run_torch(seed, c):
             x = torch.from_numpy(images[rng.integers(0, len(images), c["batch_real"])])
             with torch.no_grad():
                 x_hat = generator(torch.randn(c["batch_fake"], c["noise_dim"]))
-            J = F.logsigmoid(critic(x)).mean() - F.softplus(critic(x_hat)).mean()
+            J = F.logsigmoid(V(x)).mean() - F.softplus(V(x_hat)).mean()
             opt_d.zero_grad()
             J.backward()
             opt_d.step()
         opt_g.zero_grad()
         critic.requires_grad_(False)
         z = torch.randn(c["batch_fake"], c["noise_dim"])
-        loss_g = -F.logsigmoid(critic(generator(z))).mean()
+        loss_g = -F.logsigmoid(V(generator(z))).mean()
         loss_g.backward()
         critic.requires_grad_(True)
         opt_g.step()

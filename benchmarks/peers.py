@@ -190,9 +190,10 @@ def torch_mlp(spec, peer):
                             lambda *s: torch.randn(*s, device=device))
 
 
-def torch_dcgan(nn, noise, g_width=64, d_width=64):
+def torch_dcgan(nn, noise, g_width=64, d_width=64, pack=1):
     """minigan.models' DCGAN for 1x28x28 in PyTorch, layer for layer: (generator, critic),
-    with PyTorch's default initialisation (``dcgan_init_`` gives minigan's)."""
+    the critic reading ``pack`` images stacked on the channel axis, with PyTorch's default
+    initialisation (``dcgan_init_`` gives minigan's)."""
     g, d = g_width, d_width
     generator = nn.Sequential(
         nn.Linear(noise, 2 * g * 7 * 7), nn.Unflatten(1, (2 * g, 7, 7)),
@@ -200,7 +201,7 @@ def torch_dcgan(nn, noise, g_width=64, d_width=64):
         nn.ConvTranspose2d(2 * g, g, 4, stride=2, padding=1), nn.BatchNorm2d(g),
         nn.ReLU(), nn.ConvTranspose2d(g, 1, 4, stride=2, padding=1), nn.Tanh())
     critic = nn.Sequential(
-        nn.Conv2d(1, d, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(pack, d, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
         nn.Conv2d(d, 2 * d, 4, stride=2, padding=1), nn.BatchNorm2d(2 * d),
         nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * d * 7 * 7, 1))
     return generator, critic

@@ -97,8 +97,12 @@ def minigan_step(model):
     c = config(model)
     mg.manual_seed(0)
     shape = (2,) if model == "ring" else MNIST_SHAPE
-    generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp")
-    critic = models.critic(shape, c["hidden"], c["layers"], c["pack"])
+    if model == "ring":
+        generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp")
+        critic = models.critic(shape, c["hidden"], c["layers"], c["pack"])
+    else:
+        generator = models.dcgan_generator(shape, c["noise_dim"], c["g_width"])
+        critic = models.dcgan_critic(shape, c["d_width"], c["pack"])
     betas = (c["beta1"], c["beta2"])
     opt_g = optim.Adam(generator.parameters(), c["lr_g"], betas=betas)
     opt_d = optim.Adam(critic.parameters(), c["lr_d"], betas=betas, maximize=True)
@@ -126,17 +130,9 @@ def torch_models(model, c):
         critic = nn.Sequential(nn.Linear(2 * c["pack"], h), nn.LeakyReLU(0.2), nn.Linear(h, h),
                                nn.LeakyReLU(0.2), nn.Linear(h, 1))
         return generator, critic
-    channels, height, width = MNIST_SHAPE
-    generator = nn.Sequential(
-        nn.Linear(c["noise_dim"], 128 * (height // 4) * (width // 4)),
-        nn.Unflatten(1, (128, height // 4, width // 4)), nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, channels, 4, stride=2, padding=1), nn.Tanh())
-    critic = nn.Sequential(
-        nn.Conv2d(channels * c["pack"], 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(128 * (height // 4) * (width // 4), 1))
-    return generator, critic
+    from peers import torch_dcgan
+
+    return torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"])
 
 
 def torch_step(model):

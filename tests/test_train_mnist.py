@@ -77,7 +77,8 @@ def test_the_widths_flags_shape_the_dcgan(tmp_path):
     assert shapes["4.weight"] == (10, 5, 4, 4)                       # ConvTranspose 2w -> w
     assert shapes["7.weight"] == (5, 1, 4, 4)                        # w -> the image
     critic = {k: tuple(v.shape) for k, v in run.critic.state_dict().items()}
-    assert critic["0.weight"] == (7, 1, 4, 4) and critic["2.weight"] == (14, 7, 4, 4)
+    # the default PacGAN pack 2: the critic reads two images stacked on the channel axis
+    assert critic["0.weight"] == (7, 2, 4, 4) and critic["2.weight"] == (14, 7, 4, 4)
     assert critic["6.weight"] == (1, 14 * 7 * 7)
     kinds = [type(m).__name__ for m in run.generator.children()]
     assert kinds == ["Linear", "Unflatten", "BatchNorm2d", "ReLU", "ConvTranspose2d",
