@@ -8,8 +8,9 @@ packing, loss and statistics, updated by ``torch.optim.Adam``:
     ring   the default run: MLPs 2 -> 128 -> 128 -> 2 (ReLU) and 4 -> 128 -> 128 -> 1
            (LeakyReLU 0.2, pack 2), B1 = B2 = 256, K = 1, GAN divergence, non-saturating
            generator loss, Adam(1e-3, betas (0.5, 0.999)); real data from the ring sampler.
-    mnist  the DCGAN of ``models`` at 1x28x28, noise 64, batch 64, K = 1, Adam(2e-4);
-           synthetic "real" images (uniform in [-1, 1]), so no MNIST file is needed.
+    mnist  the DCGAN of ``models`` at 1x28x28 with the command's widths and PacGAN pack
+           (32, 2), noise 64, batch 64, K = 1, Adam(2e-4); synthetic "real" images
+           (uniform in [-1, 1]), so no MNIST file is needed.
 
 An iteration is ``VDMTrainer.step()``: K critic ascents (real batch, generated batch under
 no_grad, J, backward, gradient norm, Adam) and one generator descent (critic held fixed),
