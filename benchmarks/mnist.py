@@ -79,7 +79,7 @@ def run_torch(seed, c):
     """The training of configuration ``c`` in PyTorch CPU (its default threads); the images
     it generates, the training images, seconds and threads."""
     import torch
-    from peers import dcgan_init_, torch_dcgan
+    from peers import dcgan_init_, packed_critic, torch_dcgan
     from torch import nn
     from torch.nn import functional as F
 
@@ -89,10 +89,7 @@ def run_torch(seed, c):
     rng = np.random.default_rng(seed)
     images = data.scale_images(digits.load_mnist_5k("train")[0])
     generator, critic = torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"])
-    m = c["pack"]
-
-    def V(x):  # minigan.gan.pack: m consecutive images stacked on the channel axis
-        return critic(x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:]))
+    V = packed_critic(critic, c["pack"])
     dcgan_init_(nn, generator)
     dcgan_init_(nn, critic)
     betas = (c["beta1"], c["beta2"])

@@ -207,6 +207,16 @@ def torch_dcgan(nn, noise, g_width=64, d_width=64, pack=1):
     return generator, critic
 
 
+def packed_critic(critic, m):
+    """V(x) = critic(pack(x, m)) flattened, as ``VDMTrainer.V``: m consecutive samples
+    concatenated on axis 1 (``minigan.gan.pack``), one logit per packed input."""
+
+    def V(x):
+        return critic(x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:])).reshape(-1)
+
+    return V
+
+
 def dcgan_init_(nn, module, std=0.02):
     """minigan's ``nn.init_dcgan_`` on a PyTorch module: Linear and (transposed) convolution
     weights ~ N(0, std²), BatchNorm weights ~ N(1, std²), all biases 0."""
@@ -253,8 +263,7 @@ def torch_vdm(model, params, peer):
         def sample(n):
             return rng.uniform(-1, 1, (n, *c["shape"])).astype(np.float32)
 
-    def V(x):
-        return critic(x.reshape(x.shape[0] // m, x.shape[1] * m, *x.shape[2:])).reshape(-1)
+    V = packed_critic(critic, m)
 
     def grad_norm(params):
         return torch.sqrt(sum(torch.vdot(p.grad.ravel(), p.grad.ravel()) for p in params))
