@@ -3,8 +3,9 @@ defaults, and the same training in PyTorch CPU, both scored by minigan's digit c
 
 The peer is the same work, read from the settings the command resolves
 (``minigan.train.arguments.configure``, so it follows the defaults and any --flags): the
-DCGAN of minigan.models layer for layer (``peers.torch_dcgan``) at the same widths, with
-minigan's initialisation (N(0, 0.02²) weights, N(1, 0.02²) BatchNorm scales, zero biases),
+DCGAN of minigan.models layer for layer (``peers.torch_dcgan``) at the same widths, hidden
+layers and noise code, with minigan's initialisation (N(0, 0.02²) weights, N(1, 0.02²)
+BatchNorm scales, zero biases),
 the GAN divergence (J = E log σ(V(x)) − E softplus(V(x̂))), the non-saturating generator
 loss, Adam with the same rates and betas (the critic ascending J), K critic steps, the same
 PacGAN packing (``--pack``), the same linear decay of the rates, B1 real images drawn with
@@ -88,7 +89,8 @@ def run_torch(seed, c):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     images = data.scale_images(digits.load_mnist_5k("train")[0])
-    generator, critic = torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"])
+    generator, critic = torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"],
+                                    c["fc_width"], c["noise_code"])
     V = packed_critic(critic, c["pack"])
     dcgan_init_(nn, generator)
     dcgan_init_(nn, critic)

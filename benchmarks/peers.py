@@ -190,20 +190,43 @@ def torch_mlp(spec, peer):
                             lambda *s: torch.randn(*s, device=device))
 
 
-def torch_dcgan(nn, noise, g_width=64, d_width=64, pack=1):
+def torch_noise_code(nn, k):
+    """``minigan.models.NoiseCode`` in PyTorch: z -> (z, one_hot(argmax(z_1..z_k)))."""
+    import torch
+
+    class NoiseCode(nn.Module):
+        def forward(self, z):
+            code = nn.functional.one_hot(z[:, :k].argmax(dim=1), k).to(z.dtype)
+            return torch.cat([z, code], dim=1)
+
+    return NoiseCode()
+
+
+def torch_dcgan(nn, noise, g_width=64, d_width=64, pack=1, fc_width=0, noise_code=0):
     """minigan.models' DCGAN for 1x28x28 in PyTorch, layer for layer: (generator, critic),
-    the critic reading ``pack`` images stacked on the channel axis, with PyTorch's default
-    initialisation (``dcgan_init_`` gives minigan's)."""
-    g, d = g_width, d_width
+    the critic reading ``pack`` images stacked on the channel axis, each network with its
+    hidden Linear of ``fc_width`` units and the generator with its ``noise_code``-way code
+    where those are not 0, with PyTorch's default initialisation (``dcgan_init_`` gives
+    minigan's)."""
+    g, d, u, k = g_width, d_width, fc_width, noise_code
+    projection = [nn.Linear(noise + k, 2 * g * 7 * 7)]
+    if u:
+        projection = [nn.Linear(noise + k, u), nn.BatchNorm1d(u), nn.ReLU(),
+                      nn.Linear(u, 2 * g * 7 * 7)]
+    if k:
+        projection.insert(0, torch_noise_code(nn, k))
     generator = nn.Sequential(
-        nn.Linear(noise, 2 * g * 7 * 7), nn.Unflatten(1, (2 * g, 7, 7)),
+        *projection, nn.Unflatten(1, (2 * g, 7, 7)),
         nn.BatchNorm2d(2 * g), nn.ReLU(),
         nn.ConvTranspose2d(2 * g, g, 4, stride=2, padding=1), nn.BatchNorm2d(g),
         nn.ReLU(), nn.ConvTranspose2d(g, 1, 4, stride=2, padding=1), nn.Tanh())
+    head = [nn.Linear(2 * d * 7 * 7, 1)]
+    if u:
+        head = [nn.Linear(2 * d * 7 * 7, u), nn.LeakyReLU(0.2), nn.Linear(u, 1)]
     critic = nn.Sequential(
         nn.Conv2d(pack, d, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
         nn.Conv2d(d, 2 * d, 4, stride=2, padding=1), nn.BatchNorm2d(2 * d),
-        nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * d * 7 * 7, 1))
+        nn.LeakyReLU(0.2), nn.Flatten(), *head)
     return generator, critic
 
 
@@ -223,7 +246,7 @@ def dcgan_init_(nn, module, std=0.02):
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, std)
         else:
             continue

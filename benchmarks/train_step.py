@@ -8,9 +8,10 @@ packing, loss and statistics, updated by ``torch.optim.Adam``:
     ring   the default run: MLPs 2 -> 128 -> 128 -> 2 (ReLU) and 4 -> 128 -> 128 -> 1
            (LeakyReLU 0.2, pack 2), B1 = B2 = 256, K = 1, GAN divergence, non-saturating
            generator loss, Adam(1e-3, betas (0.5, 0.999)); real data from the ring sampler.
-    mnist  the DCGAN of ``models`` at 1x28x28 with the command's widths and PacGAN pack
-           (32, 2), noise 64, batch 64, K = 1, Adam(2e-4); synthetic "real" images
-           (uniform in [-1, 1]), so no MNIST file is needed.
+    mnist  the DCGAN of ``models`` at 1x28x28 with the command's widths, hidden layers,
+           noise code and PacGAN pack (32, 128, 10, 2), noise 64, batch 64, K = 1, Adam
+           at the command's rate; synthetic "real" images (uniform in [-1, 1]), so no
+           MNIST file is needed.
 
 An iteration is ``VDMTrainer.step()``: K critic ascents (real batch, generated batch under
 no_grad, J, backward, gradient norm, Adam) and one generator descent (critic held fixed),
@@ -102,8 +103,9 @@ def minigan_step(model):
         generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp")
         critic = models.critic(shape, c["hidden"], c["layers"], c["pack"])
     else:
-        generator = models.dcgan_generator(shape, c["noise_dim"], c["g_width"])
-        critic = models.dcgan_critic(shape, c["d_width"], c["pack"])
+        generator = models.dcgan_generator(shape, c["noise_dim"], c["g_width"], c["fc_width"],
+                                           c["noise_code"])
+        critic = models.dcgan_critic(shape, c["d_width"], c["pack"], c["fc_width"])
     betas = (c["beta1"], c["beta2"])
     opt_g = optim.Adam(generator.parameters(), c["lr_g"], betas=betas)
     opt_d = optim.Adam(critic.parameters(), c["lr_d"], betas=betas, maximize=True)
@@ -133,7 +135,8 @@ def torch_models(model, c):
         return generator, critic
     from peers import torch_dcgan
 
-    return torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"])
+    return torch_dcgan(nn, c["noise_dim"], c["g_width"], c["d_width"], c["pack"],
+                       c["fc_width"], c["noise_code"])
 
 
 def torch_step(model):

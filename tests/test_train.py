@@ -249,7 +249,7 @@ def test_mnist_from_a_local_file_runs_the_dcgan(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=images)
     code, out = run(tmp_path, "--dataset", "mnist", "--data-path", str(tmp_path / "mnist.npz"),
                     "--steps", "2", "--batch-real", "8", "--batch-fake", "8",
-                    "--noise-dim", "8", "--snapshots", "2")
+                    "--noise-dim", "8", "--noise-code", "4", "--snapshots", "2")
     assert code == 0
     samples = np.load(out / "samples.npy")
     assert samples.shape == (2500, 1, 28, 28) and np.abs(samples).max() <= 1

@@ -14,7 +14,8 @@ from minigan import checkpoint, digits, divergences, models, train
 
 # narrow and short: the networks' shapes and the outputs are what is checked here
 TINY = ["--dataset", "mnist", "--steps", "3", "--batch-real", "8", "--batch-fake", "8",
-        "--g-width", "4", "--d-width", "3", "--noise-dim", "8", "--log-every", "1",
+        "--g-width", "4", "--d-width", "3", "--noise-dim", "8", "--noise-code", "4",
+        "--fc-width", "6", "--log-every", "1",
         "--snapshots", "2", "--no-progress"]
 PNG = b"\x89PNG\r\n\x1a\n"
 SCORE = {"n_samples", "classes_present", "kl_to_uniform", "mean_confidence",
@@ -70,8 +71,8 @@ def test_a_few_steps_on_the_built_in_data_write_the_digit_score(tmp_path, capsys
 
 
 def test_the_widths_flags_shape_the_dcgan(tmp_path):
-    run = train.prepare([*TINY, "--g-width", "5", "--d-width", "7", "--out",
-                         str(tmp_path / "r")])
+    run = train.prepare([*TINY, "--g-width", "5", "--d-width", "7", "--fc-width", "0",
+                         "--noise-code", "0", "--out", str(tmp_path / "r")])
     shapes = {k: tuple(v.shape) for k, v in run.generator.state_dict().items()}
     assert shapes["0.weight"] == (2 * 5 * 7 * 7, 8)                 # z -> 2w x 7 x 7
     assert shapes["4.weight"] == (10, 5, 4, 4)                       # ConvTranspose 2w -> w
@@ -87,6 +88,60 @@ def test_the_widths_flags_shape_the_dcgan(tmp_path):
               if type(m).__name__ == "LeakyReLU"]
     assert slopes == [0.2, 0.2]
     assert not list(tmp_path.iterdir())  # prepare writes nothing
+
+
+def test_the_fc_width_flag_adds_infogans_hidden_layers(tmp_path):
+    run = train.prepare([*TINY, "--g-width", "5", "--d-width", "7", "--fc-width", "6",
+                         "--noise-code", "0", "--out", str(tmp_path / "r")])
+    shapes = {k: tuple(v.shape) for k, v in run.generator.state_dict().items()}
+    assert shapes["0.weight"] == (6, 8) and shapes["1.weight"] == (6,)  # z -> u, BatchNorm1d
+    assert shapes["3.weight"] == (2 * 5 * 7 * 7, 6)                     # u -> 2w x 7 x 7
+    kinds = [type(m).__name__ for m in run.generator.children()]
+    assert kinds[:5] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "Unflatten"]
+    critic = {k: tuple(v.shape) for k, v in run.critic.state_dict().items()}
+    assert critic["6.weight"] == (6, 14 * 7 * 7) and critic["8.weight"] == (1, 6)
+    slopes = [m.negative_slope for m in run.critic.children()
+              if type(m).__name__ == "LeakyReLU"]
+    assert slopes == [0.2, 0.2, 0.2]
+    x = run.generator(mg.randn(4, 8))
+    assert x.shape == (4, 1, 28, 28) and run.trainer.V(x).shape == (2,)
+
+
+def test_the_noise_code_flag_appends_the_code_to_z(tmp_path):
+    run = train.prepare([*TINY, "--fc-width", "6", "--noise-code", "5", "--out",
+                         str(tmp_path / "r")])
+    code = next(iter(run.generator.children()))
+    assert isinstance(code, models.NoiseCode) and code.k == 5
+    assert tuple(run.generator.state_dict()["1.weight"].shape) == (6, 8 + 5)
+    assert run.generator(mg.randn(4, 8)).shape == (4, 1, 28, 28)
+
+
+def test_the_noise_code_is_the_one_hot_argmax_of_the_first_k_entries(float64):
+    z = np.random.default_rng(3).standard_normal((200, 6))
+    zt = mg.tensor(z, requires_grad=True)
+    out = models.NoiseCode(4)(zt)
+    np.testing.assert_array_equal(out.numpy()[:, :6], z)
+    np.testing.assert_array_equal(out.numpy()[:, 6:], np.eye(4)[z[:, :4].argmax(axis=1)])
+    assert np.bincount(z[:, :4].argmax(axis=1), minlength=4).min() > 30  # about 50 each
+    g = np.random.default_rng(4).standard_normal(out.shape)
+    out.backward(g)
+    np.testing.assert_array_equal(zt.grad, g[:, :6])  # the code carries no gradient
+    with pytest.raises(ValueError, match="NoiseCode"):
+        models.NoiseCode(7)(zt)
+
+
+def test_a_run_saved_before_the_fc_width_flag_resumes_without_the_hidden_layer(tmp_path):
+    out = tmp_path / "run"
+    assert train.main([*TINY, "--fc-width", "0", "--noise-code", "0", "--no-plots",
+                       "--checkpoint-every", "2", "--out", str(out)]) == 0
+    state = checkpoint.load(out / "checkpoint.npz")
+    del state["config"]["fc_width"], state["config"]["noise_code"]  # as such a run has it
+    checkpoint.save(out / "checkpoint.npz", state)
+    run = train.prepare(["--resume", "--steps", "4", "--out", str(out), "--no-progress"])
+    kinds = [type(m).__name__ for m in run.generator.children()]
+    assert "BatchNorm1d" not in kinds and kinds[:2] == ["Linear", "Unflatten"]  # nor code
+    assert train.main(["--resume", "--steps", "4", "--no-plots", "--no-progress",
+                       "--out", str(out)]) == 0
 
 
 def test_the_dcgan_starts_from_the_dcgan_initialisation():
@@ -155,7 +210,10 @@ def test_a_tampered_built_in_file_is_refused_by_its_sha256(tmp_path, capsys, mon
 @pytest.mark.parametrize("args, message", [
     (["--g-width", "0"], "--g-width must be a positive integer"),
     (["--d-width", "-3"], "--d-width must be a positive integer"),
-    (["--dataset", "ring"], "--g-width and --d-width set the DCGAN of --dataset mnist"),
+    (["--fc-width", "-1"], "--fc-width must be 0 or a positive integer"),
+    (["--noise-code", "9"], "--noise-code must be 0 to --noise-dim (8), not 9"),
+    (["--dataset", "ring"],
+     "--g-width, --d-width, --fc-width and --noise-code set the DCGAN of --dataset mnist"),
 ])
 def test_bad_widths_are_refused(tmp_path, capsys, args, message):
     out = tmp_path / "run"

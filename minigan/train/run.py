@@ -20,7 +20,7 @@ from .. import backend as B
 from .. import checkpoint, data, divergences, gan, models, optim, stabilizers, tuning
 from ..tensor import Tensor, no_grad
 from . import health, report
-from .arguments import PROG, UsageError, configure
+from .arguments import IMAGE_DEFAULTS, PROG, UsageError, configure
 
 EVAL_SAMPLES = 2500  # samples.npy and the mode metrics (fgan-reference.md)
 SNAPSHOT_SAMPLES = 500  # per snapshot of 2D data; 1D histograms take EVAL_SAMPLES
@@ -107,11 +107,13 @@ class Run:
         """G_θ and V_w for the dataset, their optimizers, and the VDM trainer."""
         c, ds = self.config, self.dataset
         kind = "linear" if c["generator"] == "linear" else "mlp"
+        image = {key: c.get(key, default) for key, default in IMAGE_DEFAULTS.items()}
         self.generator = models.generator(ds.shape, c["noise_dim"], c["hidden"], c["layers"],
-                                          kind, ds.scale, c.get("g_width", models.DCGAN_WIDTH))
+                                          kind, ds.scale, image["g_width"], image["fc_width"],
+                                          image["noise_code"])
         self.critic = stabilizers.stabilize(
             c["stabilizer"], models.critic(ds.shape, c["hidden"], c["layers"], c["pack"],
-                                           ds.scale, c.get("d_width", models.DCGAN_WIDTH)))
+                                           ds.scale, image["d_width"], image["fc_width"]))
         self.opt_g, self.opt_d = build_optimizers(c, self.generator, self.critic)
         noise_dim = c["noise_dim"]
         self.trainer = gan.VDMTrainer(
