@@ -133,10 +133,9 @@ def dcgan_generator(dataset_shape, noise_dim, width=DCGAN_WIDTH, fc_width=0, cod
     z, with a ``code``-way ``NoiseCode`` appended where that is not 0, is projected to 2w
     channels at H/4 × W/4 (a Linear, which is ConvTranspose2d with an (H/4, W/4) kernel on
     a 1 × 1 input), through a hidden Linear of ``fc_width`` units first where that is not 0
-    (InfoGAN's MNIST generator); then two
-    ConvTranspose2d(4, stride 2, padding 1) each double the sides: BatchNorm + ReLU after
-    every layer but the last, tanh on the output. Weights ~ N(0, 0.02²), BatchNorm scales
-    ~ N(1, 0.02²) (``nn.init_dcgan_``)."""
+    (InfoGAN's MNIST generator); then two ConvTranspose2d(4, stride 2, padding 1) each
+    double the sides: BatchNorm + ReLU after every layer but the last, tanh on the output.
+    Weights ~ N(0, 0.02²), BatchNorm scales ~ N(1, 0.02²) (``nn.init_dcgan_``)."""
     channels, h, w = _image_shape(dataset_shape)
     if not 0 <= code <= noise_dim:
         raise ValueError(f"the noise code must have 0 to noise_dim ({noise_dim}) classes, "
