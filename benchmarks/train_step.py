@@ -95,17 +95,16 @@ def minigan_step(model):
     import minigan as mg
     from minigan import backend as B
     from minigan import divergences, gan, models, optim
+    from minigan.train.arguments import image_sizes
 
     c = config(model)
     mg.manual_seed(0)
     shape = (2,) if model == "ring" else MNIST_SHAPE
-    if model == "ring":
-        generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp")
-        critic = models.critic(shape, c["hidden"], c["layers"], c["pack"])
-    else:
-        generator = models.dcgan_generator(shape, c["noise_dim"], c["g_width"], c["fc_width"],
-                                           c["noise_code"])
-        critic = models.dcgan_critic(shape, c["d_width"], c["pack"], c["fc_width"])
+    image = image_sizes(c)  # models.generator/critic read them for images only
+    generator = models.generator(shape, c["noise_dim"], c["hidden"], c["layers"], "mlp", 1.0,
+                                 image["g_width"], image["fc_width"], image["noise_code"])
+    critic = models.critic(shape, c["hidden"], c["layers"], c["pack"], 1.0, image["d_width"],
+                           image["fc_width"])
     betas = (c["beta1"], c["beta2"])
     opt_g = optim.Adam(generator.parameters(), c["lr_g"], betas=betas)
     opt_d = optim.Adam(critic.parameters(), c["lr_d"], betas=betas, maximize=True)

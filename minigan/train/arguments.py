@@ -267,6 +267,12 @@ IMAGE_DEFAULTS = {"g_width": models.DCGAN_WIDTH, "d_width": models.DCGAN_WIDTH,
                   "fc_width": 0, "noise_code": 0}
 
 
+def image_sizes(config: dict) -> dict:
+    """The DCGAN's sizes in ``config``: g_width, d_width, fc_width, noise_code, those a run
+    saved before their flags existed left out taking ``IMAGE_DEFAULTS``."""
+    return {key: config.get(key, default) for key, default in IMAGE_DEFAULTS.items()}
+
+
 def check_images(config: dict) -> None:
     """The DCGAN's sizes (mnist only; widths positive, the hidden layer's 0 or more, the
     code's at most the noise's), and for mnist the built-in data and digit classifier

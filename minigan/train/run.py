@@ -20,7 +20,7 @@ from .. import backend as B
 from .. import checkpoint, data, divergences, gan, models, optim, stabilizers, tuning
 from ..tensor import Tensor, no_grad
 from . import health, report
-from .arguments import IMAGE_DEFAULTS, PROG, UsageError, configure
+from .arguments import PROG, UsageError, configure, image_sizes
 
 EVAL_SAMPLES = 2500  # samples.npy and the mode metrics (fgan-reference.md)
 SNAPSHOT_SAMPLES = 500  # per snapshot of 2D data; 1D histograms take EVAL_SAMPLES
@@ -107,7 +107,7 @@ class Run:
         """G_θ and V_w for the dataset, their optimizers, and the VDM trainer."""
         c, ds = self.config, self.dataset
         kind = "linear" if c["generator"] == "linear" else "mlp"
-        image = {key: c.get(key, default) for key, default in IMAGE_DEFAULTS.items()}
+        image = image_sizes(c)
         self.generator = models.generator(ds.shape, c["noise_dim"], c["hidden"], c["layers"],
                                           kind, ds.scale, image["g_width"], image["fc_width"],
                                           image["noise_code"])
