@@ -93,15 +93,18 @@ def _batched(g):
     return g if g.ndim == 4 else g.reshape(1, *g.shape)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           relu_slope=None):
     """y[n,o] = Σ_{c,i,j} w[o,c,i,j] x_pad[n, c', s·h + d·i, s·w + d·j] + b[o], c' the
     c-th channel of o's group (PyTorch's conv2d), as W(O, C/G·kh·kw) @ im2col(x) per group;
-    one graph node, bias fused.
+    one graph node, bias fused, and with ``relu_slope`` s in [0, 1] the layer's activation
+    max(y, s·y) too (as ``F.linear``'s).
 
     input (N, C, H, W) or (C, H, W), weight (O, C/G, kh, kw), bias (O,); padding an int, a
     pair, "valid" or "same"; output side (H + p_before + p_after − d(kh − 1) − 1)//s + 1.
     """
     x = input
+    name = kernels.activation_name("conv2d", relu_slope)
     stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
     xd, out_channels, shapes = _channels("conv2d", x, weight, bias, 1, groups)
     n, _, h, w = xd.shape
@@ -123,11 +126,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         out += bias.data.reshape(-1, 1, 1, 1)
     out = out.transpose(3, 0, 1, 2)  # NCHW view of (O, Ho, Wo, N)
+    if relu_slope is not None:
+        kernels.leaky_relu_(out, relu_slope)
     cols = cols if keep else None
     before = pads[0][0], pads[1][0]
 
     def backward(g):
-        gc = U.chwn(_batched(g))  # (O, Ho, Wo, N), copied once if g is not of that memory
+        g = _batched(g)
+        if relu_slope is not None:
+            g = kernels.leaky_relu_backward(out, relu_slope, g)
+        gc = U.chwn(g)  # (O, Ho, Wo, N), copied once if g is not of that memory
         g2 = gc.reshape(out_channels, -1)
         gx = gw = None
         if x.requires_grad:
@@ -140,20 +148,22 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return gx, gw, (g2.sum(axis=1) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return op(out if x.ndim == 4 else out[0], parents, backward, name="conv2d")
+    return op(out if x.ndim == 4 else out[0], parents, backward, name=name)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1, *, relu_slope=None):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d):
     y[n, o, s·h + d·i − p, s·w + d·j − p] += w[c, o, i, j] x[n, c, h, w], plus b[o], per
-    group; by sub-pixel phases (``unfold.conv_transpose_array``); one graph node, bias fused.
+    group; by sub-pixel phases (``unfold.conv_transpose_array``); one graph node, bias fused,
+    and with ``relu_slope`` s in [0, 1] the layer's activation max(y, s·y) too.
 
     input (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out/G, kh, kw), bias (C_out,);
     output side (H − 1)s − 2p + d(kh − 1) + output_padding + 1, with output_padding smaller
     than the stride or the dilation.
     """
     x = input
+    name = kernels.activation_name("conv_transpose2d", relu_slope)
     stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
     padding = as_pair(padding, "padding", 0)
     output_padding = as_pair(output_padding, "output_padding", 0)
@@ -172,12 +182,16 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     out = U.conv_transpose_array(source.transpose(3, 0, 1, 2), weight.data, stride, padding,
                                  dilation, groups, (out_h, out_w),
                                  None if bias is None else bias.data)
+    if relu_slope is not None:
+        kernels.leaky_relu_(out, relu_slope)
     keep = weight.requires_grad and is_grad_enabled()  # only the weight gradient needs x
     x3 = U.group_stack(source.reshape(in_channels, -1), groups) if keep else None
     w3 = U.group_stack(weight.data.reshape(in_channels, -1), groups)
 
     def backward(g):
         g = _batched(g)
+        if relu_slope is not None:
+            g = kernels.leaky_relu_backward(out, relu_slope, g)
         rows = g.shape[1] * kh * kw
         cols = U.group_stack(U.im2col(g, kernel, stride, padding, (h, w), dilation,
                                       U.scratch("cols", (rows, h * w * n), g.dtype)), groups)
@@ -192,4 +206,4 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return gx, gw, (kernels.channel_sum(g) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return op(out if x.ndim == 4 else out[0], parents, backward, name="conv_transpose2d")
+    return op(out if x.ndim == 4 else out[0], parents, backward, name=name)

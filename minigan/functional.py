@@ -23,13 +23,8 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "
 
 def relu(x):
     """max(x, 0); d/dx = [x > 0]."""
-
-    def backward(g):
-        grad = kernels.step(x.data, 0, g.dtype)
-        grad *= g
-        return (grad,)
-
-    return op(kernels.relu(x.data), (x,), backward, name="relu")
+    return op(kernels.relu(x.data), (x,),
+              lambda g: (kernels.leaky_relu_backward(x.data, 0, g),), name="relu")
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -46,13 +41,8 @@ def leaky_relu(x, negative_slope=0.01):
                   lambda g: (xp.where(positive, g, g * slope),), name="leaky_relu")
     out = xp.multiply(x.data, slope, out=xp.empty_like(x.data))
     xp.maximum(x.data, out, out=out)
-
-    def backward(g):
-        grad = kernels.step(x.data, slope, g.dtype)
-        grad *= g
-        return (grad,)
-
-    return op(out, (x,), backward, name="leaky_relu")
+    return op(out, (x,), lambda g: (kernels.leaky_relu_backward(x.data, slope, g),),
+              name="leaky_relu")
 
 
 def sigmoid(x):
@@ -88,19 +78,27 @@ def log_sigmoid(x):
               name="log_sigmoid")
 
 
-def linear(x, weight, bias=None):
+def linear(x, weight, bias=None, *, relu_slope=None):
     """y = x Wᵀ + b with W of shape (out, in), PyTorch's layout; one graph node.
     dL/dx = g W, dL/dW = gᵀ x, dL/db = Σ g (over every batch axis).
 
-    The products use ``dot``, not ``@`` (why: benchmarks/results/speed-notes.md).
+    With ``relu_slope`` s in [0, 1] the node is the layer and its activation,
+    y = max(z, s·z) for z = x Wᵀ + b (s = 0: the ReLU), applied in place; dL/dz =
+    g · ([y > 0] + s·[y <= 0]) then goes through the products above. The products use
+    ``dot``, not ``@`` (why: benchmarks/results/speed-notes.md).
     """
     xp = B.xp
+    name = kernels.activation_name("linear", relu_slope)
     tuning.fit_blas_threads(x.data.size * weight.shape[0])
     out = xp.dot(x.data, weight.data.T)
     if bias is not None:
         out += bias.data
+    if relu_slope is not None:
+        kernels.leaky_relu_(out, relu_slope)
 
     def backward(g):
+        if relu_slope is not None:
+            g = kernels.leaky_relu_backward(out, relu_slope, g)
         tuning.fit_blas_threads(g.size * weight.shape[1])
         g2 = g.reshape(-1, g.shape[-1])
         gx = xp.dot(g, weight.data) if x.requires_grad else None
@@ -110,7 +108,7 @@ def linear(x, weight, bias=None):
         return gx, gw, (sum_to(g2, bias.shape) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return op(out, parents, backward, name="linear")
+    return op(out, parents, backward, name=name)
 
 
 def concat(tensors, axis=0):
@@ -196,19 +194,25 @@ def _affine_parents(x, weight, bias):
     return (x,) + tuple(p for p in (weight, bias) if p is not None)
 
 
-def batch_norm(x, weight, bias, mean, inv_std):
+def batch_norm(x, weight, bias, mean, inv_std, *, relu_slope=None):
     """y = w · (x − μ) · s + b per channel (axis 1), s = 1/√(σ² + ε), for constant μ and s
-    (eval mode: the running statistics); one graph node. ``weight`` and ``bias`` may be None
-    (``affine=False``: w = 1, b = 0).
+    (eval mode: the running statistics); one graph node (with ``relu_slope``, the layer's
+    activation too, as ``linear``'s). ``weight`` and ``bias`` may be None (``affine=False``:
+    w = 1, b = 0).
     dL/dx = g w s, dL/dw = Σ g (x − μ) s, dL/db = Σ g."""
+    name = kernels.activation_name("batch_norm", relu_slope)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     scale = (inv_std if weight is None else weight.data * inv_std).reshape(shape)
     centred = x.data - mean.reshape(shape)
     out = centred * scale
     if bias is not None:
         out += bias.data.reshape(shape)
+    if relu_slope is not None:
+        kernels.leaky_relu_(out, relu_slope)
 
     def backward(g):
+        if relu_slope is not None:
+            g = kernels.leaky_relu_backward(out, relu_slope, g)
         grads = [g * scale if x.requires_grad else None]
         if weight is not None:
             grads.append(kernels.channel_sum(g * centred) * inv_std if weight.requires_grad
@@ -217,11 +221,12 @@ def batch_norm(x, weight, bias, mean, inv_std):
             grads.append(kernels.channel_sum(g) if bias.requires_grad else None)
         return tuple(grads)
 
-    return op(out, _affine_parents(x, weight, bias), backward, name="batch_norm")
+    return op(out, _affine_parents(x, weight, bias), backward, name=name)
 
 
-def batch_norm_train(x, weight, bias, eps):
-    """Batch normalisation with the batch's own statistics, one graph node.
+def batch_norm_train(x, weight, bias, eps, *, relu_slope=None):
+    """Batch normalisation with the batch's own statistics, one graph node (with
+    ``relu_slope``, the layer's activation too, as ``linear``'s).
 
     Forward over the M = N·H·W values of each channel: μ = mean x, σ² = mean (x − μ)²
     (biased), x̂ = (x − μ)/√(σ² + ε), y = w x̂ + b (w = 1, b = 0 where ``weight``, ``bias``
@@ -230,6 +235,7 @@ def batch_norm_train(x, weight, bias, eps):
     Returns (y, μ, σ²) with μ, σ² as arrays for the running statistics.
     """
     xp = B.xp
+    name = kernels.activation_name("batch_norm_train", relu_slope)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     count = x.size // x.shape[1]
     mean = kernels.channel_sum(x.data) / count
@@ -243,8 +249,14 @@ def batch_norm_train(x, weight, bias, eps):
         out = normalised * weight.data.reshape(shape)
         if bias is not None:
             out += bias.data.reshape(shape)
+    if relu_slope is not None:
+        if out is normalised:  # backward reads x̂: the activation gets an array of its own
+            out = normalised.copy()
+        kernels.leaky_relu_(out, relu_slope)
 
     def backward(g):
+        if relu_slope is not None:
+            g = kernels.leaky_relu_backward(out, relu_slope, g)
         gb = kernels.channel_sum(g)
         gw = kernels.channel_sum(g * normalised)
         gx = None
@@ -260,4 +272,4 @@ def batch_norm_train(x, weight, bias, eps):
             grads.append(gb if bias.requires_grad else None)
         return tuple(grads)
 
-    return op(out, _affine_parents(x, weight, bias), backward, name="batch_norm_train"), mean, var
+    return op(out, _affine_parents(x, weight, bias), backward, name=name), mean, var

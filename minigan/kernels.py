@@ -6,7 +6,10 @@ except for ``column_sum`` and ``channel_sum``, whose NumPy forms sum in another 
 each form: benchmarks/results/speed-notes.md):
 
 - ``relu(v)`` = max(v, 0);
+- ``leaky_relu_(v, slope)``: v ← max(v, slope·v) in place (slope 0: the ReLU), the
+  activation a layer's node may apply to its own output (``activation_name``);
 - ``step(v, low, dtype)`` = [v > 0] + low·[v <= 0], the slope of max(v, low·v);
+- ``leaky_relu_backward(v, slope, g)`` = g · step(v, slope);
 - ``column_sum(a)`` = Σᵢ a[i, :] of a 2-D array;
 - ``channel_sum(a)`` = the sums over every axis but axis 1 of an (N, C, ...) array;
 - ``mean(a, axes, keepdims)`` = Σ a / M over ``axes``;
@@ -29,6 +32,27 @@ def relu(v):
     return xp.maximum(v, out, out=out)
 
 
+def leaky_relu_(v, slope):
+    """v ← max(v, slope·v) in place, slope in [0, 1] (0: the ReLU, max(v, 0)); returns v."""
+    xp = B.xp
+    if slope:
+        return xp.maximum(v, xp.multiply(v, slope, out=xp.empty_like(v)), out=v)
+    if not B.on_numpy():
+        return xp.maximum(v, 0, out=v)
+    return xp.maximum(v, xp.zeros_like(v), out=v)
+
+
+def activation_name(name, relu_slope):
+    """The name of a layer's node that also applies its (leaky) ReLU max(z, s·z) of slope
+    ``relu_slope`` (``leaky_relu_``), or ``name`` where it applies none (None); a slope
+    outside [0, 1] is a ValueError."""
+    if relu_slope is None:
+        return name
+    if not 0 <= relu_slope <= 1:
+        raise ValueError(f"relu_slope must lie in [0, 1] (max(z, s·z)), got {relu_slope}")
+    return f"{name}+relu" if relu_slope == 0 else f"{name}+leaky_relu"
+
+
 def step(v, low, dtype):
     """1 where v > 0, ``low`` elsewhere, as an array of ``dtype`` (low in [0, 1])."""
     xp = B.xp
@@ -42,6 +66,14 @@ def step(v, low, dtype):
             out += low
         else:
             xp.maximum(out, low, out=out)
+    return out
+
+
+def leaky_relu_backward(v, slope, g):
+    """g · ([v > 0] + slope·[v <= 0]): the gradient through max(·, slope··) at v, or at its
+    output (positive exactly where v is, for slopes in [0, 1])."""
+    out = step(v, slope, g.dtype)
+    out *= g
     return out
 
 

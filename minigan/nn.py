@@ -35,8 +35,8 @@ class Linear(Module):
         self.weight = _uniform_parameter((out_features, in_features), in_features)
         self.bias = _uniform_parameter((out_features,), in_features) if bias else None
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, x, relu_slope=None):
+        return F.linear(x, self.weight, self.bias, relu_slope=relu_slope)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -85,9 +85,9 @@ class Conv2d(Module):
         self.weight = _uniform_parameter((out_channels, in_channels // groups, kh, kw), fan_in)
         self.bias = _uniform_parameter((out_channels,), fan_in) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, relu_slope=None):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+                        self.groups, relu_slope=relu_slope)
 
     def extra_repr(self):
         return _conv_repr(self)
@@ -115,9 +115,10 @@ class ConvTranspose2d(Module):
         self.weight = _uniform_parameter((in_channels, out_channels // groups, kh, kw), fan_in)
         self.bias = _uniform_parameter((out_channels,), fan_in) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, relu_slope=None):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self.output_padding, self.groups, self.dilation,
+                                  relu_slope=relu_slope)
 
     def extra_repr(self):
         return _conv_repr(self, "output_padding")
@@ -147,19 +148,21 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", B.xp.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", B.xp.zeros((), dtype=B.xp.int64))
 
-    def forward(self, x):
+    def forward(self, x, relu_slope=None):
         if x.ndim not in self._input_dims or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of "
                              f"{' or '.join(f'{d}' for d in self._input_dims)} dimensions with "
                              f"{self.num_features} channels on axis 1, got shape {x.shape}")
         if not self.training:
             inv_std = 1 / B.xp.sqrt(self.running_var + self.eps)
-            return F.batch_norm(x, self.weight, self.bias, self.running_mean, inv_std)
+            return F.batch_norm(x, self.weight, self.bias, self.running_mean, inv_std,
+                                relu_slope=relu_slope)
         count = x.size // x.shape[1]
         if count < 2:
             raise ValueError(f"{type(self).__name__} in training needs more than one value per "
                              f"channel, got input of shape {x.shape}")
-        out, mean, var = F.batch_norm_train(x, self.weight, self.bias, self.eps)
+        out, mean, var = F.batch_norm_train(x, self.weight, self.bias, self.eps,
+                                            relu_slope=relu_slope)
         self.num_batches_tracked += 1
         m = 1 / int(self.num_batches_tracked) if self.momentum is None else self.momentum
         for running, batch in ((self.running_mean, mean),
@@ -321,7 +324,10 @@ class Unflatten(Module):
 
 
 class Sequential(Module):
-    """Apply modules in order; they are named "0", "1", ..."""
+    """Apply modules in order; they are named "0", "1", ... A layer followed by its
+    activation (``Linear``, ``Conv2d``, ``ConvTranspose2d`` or a BatchNorm, then ``ReLU``
+    or a ``LeakyReLU`` of slope in [0, 1]) runs as one graph node, the layer's with
+    ``relu_slope`` (the same numbers as two)."""
 
     samplewise = True
 
@@ -334,8 +340,18 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def forward(self, x):
-        for name in self._modules:
-            x = getattr(self, name)(x)
+        modules = [getattr(self, name) for name in self._modules]
+        i = 0
+        while i < len(modules):
+            slope = None
+            if type(modules[i]) in _TAKE_ACTIVATION and i + 1 < len(modules):
+                slope = _relu_slope(modules[i + 1])
+            if slope is None:
+                x = modules[i](x)
+                i += 1
+            else:
+                x = modules[i](x, relu_slope=slope)
+                i += 2
         return x
 
     def __getitem__(self, index):
@@ -348,6 +364,19 @@ class Sequential(Module):
 
     def __iter__(self):
         return self.children()
+
+
+# the layers whose node can apply the activation after them (their forward's relu_slope)
+_TAKE_ACTIVATION = (Linear, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d)
+
+
+def _relu_slope(module):
+    """The slope of ``module`` as max(z, s·z) with s in [0, 1] (ReLU: 0), else None."""
+    if type(module) is ReLU:
+        return 0.0
+    if type(module) is LeakyReLU and 0 <= module.negative_slope <= 1:
+        return module.negative_slope
+    return None
 
 
 @no_grad()

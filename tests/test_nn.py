@@ -126,8 +126,8 @@ def test_a_wrong_batch_norm_backward_is_caught(float64, monkeypatch):
     """The gradient check above bites: forgetting the −Σg/M term of dL/dx is detected."""
     real = F.batch_norm_train
 
-    def without_mean_term(x, weight, bias, eps):
-        out, mean, var = real(x, weight, bias, eps)
+    def without_mean_term(x, weight, bias, eps, **options):
+        out, mean, var = real(x, weight, bias, eps, **options)
         inner = out._backward
 
         def backward(g):
@@ -405,6 +405,88 @@ def test_sequential_indexing_and_type_checks():
     assert list(model) == layers and list(model[1:]) == layers[1:]
     with pytest.raises(TypeError, match="argument 1"):
         nn.Sequential(nn.ReLU(), lambda x: x)
+
+
+# --- a layer and its activation as one node ---------------------------------------------
+
+FUSING_LAYERS = {  # a layer that takes the activation after it, and its input's shape
+    "linear": (lambda: nn.Linear(5, 4), (5,)),
+    "linear_no_bias": (lambda: nn.Linear(5, 4, bias=False), (5,)),
+    "conv2d": (lambda: nn.Conv2d(2, 3, 4, stride=2, padding=1), (2, 6, 6)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1), (3, 3, 3)),
+    "batch_norm1d": (lambda: nn.BatchNorm1d(4), (4,)),
+    "batch_norm2d": (lambda: nn.BatchNorm2d(3), (3, 2, 2)),
+    "batch_norm2d_no_affine": (lambda: nn.BatchNorm2d(3, affine=False), (3, 2, 2)),
+}
+FUSED_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu_0.2": lambda: nn.LeakyReLU(0.2),
+                     "leaky_relu_1": lambda: nn.LeakyReLU(1.0)}
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("activation", sorted(FUSED_ACTIVATIONS))
+@pytest.mark.parametrize("name", sorted(FUSING_LAYERS))
+def test_a_layer_and_its_activation_are_one_node_with_the_numbers_of_two(name, activation,
+                                                                          training):
+    build, shape = FUSING_LAYERS[name]
+    layer = randomize_parameters(build()).train(training)
+    act = FUSED_ACTIVATIONS[activation]()
+    model = nn.Sequential(layer, act)
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((6, *shape)).astype(np.float32)
+    g = rng.standard_normal(model(mg.tensor(data)).shape).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        x = mg.tensor(data, requires_grad=True)
+        y = model(x) if fused else act(layer(x))
+        assert (y.parents[0] is x) == fused  # one node, or the layer's node before the act's
+        layer.zero_grad()
+        y.backward(g)
+        results.append([y.numpy(), host(x.grad)] + [host(p.grad) for p in layer.parameters()])
+    for ours, theirs in zip(*results):  # bit for bit
+        np.testing.assert_array_equal(ours, theirs)
+    kind = "relu" if activation == "relu" else "leaky_relu"
+    assert model(mg.tensor(data, requires_grad=True)).op_name.endswith("+" + kind)
+
+
+@given(data=st.data(), slope=st.sampled_from([0.0, 0.2, 1.0]))
+def test_the_layer_with_its_activation_passes_gradcheck(float64, data, slope):
+    """F.linear with relu_slope against central differences, the pre-activations kept 0.1
+    away from the kink."""
+    x = data.draw(arrays((3, 4)))
+    w, b = data.draw(arrays((2, 4))), data.draw(arrays((2,)))
+    assume(np.all(np.abs(x @ w.T + b) > 0.1))
+    tensors = [mg.tensor(a, requires_grad=True) for a in (x, w, b)]
+    z = x @ w.T + b
+    y = F.linear(*tensors, relu_slope=slope)
+    np.testing.assert_allclose(y.numpy(), np.maximum(z, slope * z), rtol=1e-12)
+    assert mg.gradcheck(lambda *t: F.linear(*t, relu_slope=slope), tensors)
+
+
+def test_sequential_fuses_only_the_layers_and_activations_it_knows():
+    class MyReLU(nn.ReLU):
+        pass
+
+    x = mg.tensor(np.random.default_rng(0).standard_normal((3, 2)), requires_grad=True)
+    for act, name in ((MyReLU(), "relu"), (nn.LeakyReLU(1.5), "leaky_relu"),
+                      (nn.Tanh(), "tanh")):
+        y = nn.Sequential(nn.Linear(2, 3), act)(x)
+        assert y.op_name == name and y.parents[0].op_name == "linear"
+    y = nn.Sequential(nn.ReLU(), nn.Linear(2, 3))(x)  # an activation before a layer
+    assert y.op_name == "linear" and y.parents[0].op_name == "relu"
+    y = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.ReLU())(x)
+    assert y.op_name == "relu" and y.parents[0].op_name == "linear+relu"
+
+
+@pytest.mark.parametrize("slope", [-0.1, 1.5, float("nan")])
+def test_a_relu_slope_outside_0_1_is_refused(slope):
+    x, w = mg.tensor(np.ones((2, 3))), mg.tensor(np.ones((4, 3)))
+    image, kernel = mg.tensor(np.ones((1, 1, 4, 4))), mg.tensor(np.ones((1, 1, 2, 2)))
+    for call in (lambda: F.linear(x, w, relu_slope=slope),
+                 lambda: F.conv2d(image, kernel, relu_slope=slope),
+                 lambda: F.conv_transpose2d(image, kernel, relu_slope=slope),
+                 lambda: F.batch_norm_train(x, None, None, 1e-5, relu_slope=slope)):
+        with pytest.raises(ValueError, match="relu_slope must lie in"):
+            call()
 
 
 # --- state_dict -------------------------------------------------------------------------
