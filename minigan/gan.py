@@ -10,26 +10,42 @@ For the gan divergence, with D = σ(V), these are E log(1 − D(G(z))) and −E 
 from __future__ import annotations
 
 from . import backend as B
-from . import divergences
+from . import divergences, kernels
 from . import functional as F
-from .tensor import no_grad
+from .tensor import no_grad, op
 
 
 def vdm_objective(v_real, v_fake, div):
     """J = mean g_f(V(x)) − mean f*(g_f(V(x̂))) (f-GAN equation 6), from the critic's
-    logits on real and fake samples; ``div`` is a Divergence or its name."""
+    logits on B₁ real and B₂ fake samples; ``div`` is a Divergence or its name. One graph
+    node: ∂J/∂V(x_i) = g_f'(V(x_i))/B₁, ∂J/∂V(x̂_j) = −(f*∘g_f)'(V(x̂_j))/B₂."""
     div = divergences.get(div)
-    return div.activation(v_real).mean() - div.conjugate_of_activation(v_fake).mean()
+    t_real, t_vjp = div.activation_vjp(v_real.data)
+    c_fake, c_vjp = div.conjugate_of_activation_vjp(v_fake.data)
+    J = _mean(t_real) - _mean(c_fake)
+
+    def backward(g):
+        return (t_vjp(g / t_real.size) if v_real.requires_grad else None,
+                c_vjp(-g / c_fake.size) if v_fake.requires_grad else None)
+
+    return op(J, (v_real, v_fake), backward, name="vdm_objective")
 
 
 def generator_loss(v_fake, div, saturating=False):
     """The generator's loss to minimise: −mean f*(g_f(V(x̂))) when ``saturating`` (the θ
     part of −J), else −mean g_f(V(x̂)) (f-GAN section 3.2). Either one, descended, raises the
-    critic's score of the fakes."""
+    critic's score of the fakes. One graph node: ∂L/∂V(x̂_j) = −(f*∘g_f)'(V(x̂_j))/B₂, or
+    −g_f'(V(x̂_j))/B₂."""
     div = divergences.get(div)
-    if saturating:
-        return -div.conjugate_of_activation(v_fake).mean()
-    return -div.activation(v_fake).mean()
+    forms = div.conjugate_of_activation_vjp if saturating else div.activation_vjp
+    values, vjp = forms(v_fake.data)
+    loss = -_mean(values)
+    return op(loss, (v_fake,), lambda g: (vjp(-g / values.size),), name="generator_loss")
+
+
+def _mean(values):
+    """The mean of every entry, a 0-d array."""
+    return kernels.mean(values, tuple(range(values.ndim)), False)
 
 
 # --- training: the min-max game, step by step ------------------------------------------

@@ -66,6 +66,54 @@ def test_objective_and_losses_follow_equation_6(float64, spec, v_real, v_fake):
                                    -div.activation(fake).numpy().mean(), rtol=1e-12)
 
 
+def composed(spec, v_real, v_fake, saturating):
+    """J and both losses as the row's single nodes and Tensor means (what the one-node
+    objective and losses stand for), backpropagated: their values and input gradients."""
+    div = divergences.get(spec)
+    real, fake = mg.tensor(v_real, requires_grad=True), mg.tensor(v_fake, requires_grad=True)
+    J = div.activation(real).mean() - div.conjugate_of_activation(fake).mean()
+    form = div.conjugate_of_activation if saturating else div.activation
+    loss = -form(fake).mean()
+    (J + loss).backward()
+    return J.item(), loss.item(), host(real.grad), host(fake.grad)
+
+
+def one_node(spec, v_real, v_fake, saturating):
+    real, fake = mg.tensor(v_real, requires_grad=True), mg.tensor(v_fake, requires_grad=True)
+    J = gan.vdm_objective(real, fake, spec)
+    loss = gan.generator_loss(fake, spec, saturating)
+    assert J.parents == (real, fake) and loss.parents == (fake,)  # one node each
+    (J + loss).backward()
+    return J.item(), loss.item(), host(real.grad), host(fake.grad)
+
+
+@pytest.mark.parametrize("saturating", [False, True])
+@pytest.mark.parametrize("spec", SPECS)
+@given(v_real=arrays((6,), -5, 5), v_fake=arrays((4,), -5, 5))
+def test_the_objective_and_loss_nodes_have_their_compositions_gradients(float64, spec,
+                                                                         saturating, v_real,
+                                                                         v_fake):
+    for ours, theirs in zip(one_node(spec, v_real, v_fake, saturating),
+                            composed(spec, v_real, v_fake, saturating)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-300)
+    real, fake = mg.tensor(v_real, requires_grad=True), mg.tensor(v_fake, requires_grad=True)
+    assert mg.gradcheck(lambda r, f: gan.vdm_objective(r, f, spec), [real, fake])
+    assert mg.gradcheck(lambda f: gan.generator_loss(f, spec, saturating), [fake])
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_the_objective_node_reads_logits_through_the_rows_guard(spec):
+    """float32 logits past where the row's forms overflow: the node's numbers are the
+    guarded single nodes' numbers, bit for bit, its gradients finite (the means of such
+    values may overflow)."""
+    v = np.array([-1e4, -300.0, -90.0, -1.0, 0.0, 2.0, 90.0, 300.0, 1e4], np.float32)
+    for saturating in (False, True):
+        ours = one_node(spec, v, v[::-1].copy(), saturating)
+        for a, b in zip(ours, composed(spec, v, v[::-1].copy(), saturating)):
+            np.testing.assert_array_equal(a, b)
+        assert np.all(np.isfinite(ours[2])) and np.all(np.isfinite(ours[3]))
+
+
 def test_objective_applies_f_star_to_the_activation_not_the_logit():
     # a shipped bug: f*(V) instead of f*(g_f(V)); for kl, f*(g(v)) = exp(v − 1) either way,
     # so use reverse_kl, where f*(v) is not even defined for v > 0

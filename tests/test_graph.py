@@ -20,7 +20,7 @@ def test_the_graph_names_ops_shapes_dtypes_and_players():
     J, G, V = gan_step_objective()
     dot = mg.graph(J, modules={"generator θ": G, "critic w": V})
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
-    assert 'label="sub\\nscalar float32"' in dot
+    assert 'label="vdm_objective\\nscalar float32"' in dot
     assert "linear\\n5×2 float32" in dot          # G's output layer on 5 noise samples
     assert "linear+relu\\n5×3 float32" in dot     # its hidden layer and activation, one node
     assert "generator θ.0.weight\\n3×2 float32" in dot
@@ -29,7 +29,7 @@ def test_the_graph_names_ops_shapes_dtypes_and_players():
     nodes = {line.split()[0] for line in dot.splitlines() if "[label=" in line}
     edges = [line.split() for line in dot.splitlines() if "->" in line]
     # a tree but for the critic's 4 parameters, each used on real and on fake samples
-    assert len(nodes) == 21 and len(edges) == 20 + 4
+    assert len(nodes) == 17 and len(edges) == 16 + 4
     assert all(a in nodes and b.rstrip(";") in nodes for a, _, b in edges)
 
 

@@ -54,16 +54,22 @@ def wright_omega(x):
     return op(out, (x,), lambda g: (g * out / (1 + out),), name="wright_omega")
 
 
-def _node(x, value, slope, name, guard=None):
-    """One graph node y = value(x) with dy/dx = slope(x), both array functions. With a
-    ``Guard`` both read the guarded logit s(x) and the slope is multiplied by s'(x):
-    y = value(s(x)), dy/dx = slope(s(x)) s'(x)."""
-    x = x if isinstance(x, Tensor) else tensor(x)
+def _vjp(data, value, slope, guard=None):
+    """(y, vjp) for y = value(x) with dy/dx = slope(x), both array functions, on the array
+    ``data``: y, and the function g ↦ g·dy/dx (the slope computed when it is first asked
+    for). With a ``Guard`` both read the guarded logit s(x) and the slope is multiplied by
+    s'(x): y = value(s(x)), dy/dx = slope(s(x)) s'(x)."""
     if guard is None:
-        data = x.data
-        return op(value(data), (x,), lambda g: (g * slope(data),), name=name)
-    s, ds = N.compress(x.data, guard.rate, guard.shift, guard.side)
-    return op(value(s), (x,), lambda g: (g * slope(s) * ds,), name=name)
+        return value(data), lambda g: g * slope(data)
+    s, ds = N.compress(data, guard.rate, guard.shift, guard.side)
+    return value(s), lambda g: g * slope(s) * ds
+
+
+def _node(x, value, slope, name, guard=None):
+    """One graph node y = value(x) with dy/dx = slope(x) (``_vjp``)."""
+    x = x if isinstance(x, Tensor) else tensor(x)
+    out, vjp = _vjp(x.data, value, slope, guard)
+    return op(out, (x,), lambda g: (vjp(g),), name=name)
 
 
 class Divergence:
@@ -136,6 +142,17 @@ class Divergence:
         """f*(g_f(v)) in its stable form in the logit v."""
         return _node(v, self._composed, self._composed_prime,
                      f"{self.spec}.conjugate_of_activation", self.composed_guard)
+
+    def activation_vjp(self, v):
+        """(g_f(v), g ↦ g·g_f'(v)) on an array of logits v: the values and the
+        vector-Jacobian product that ``activation`` records, for a node that takes g_f on
+        its way (``gan.vdm_objective``)."""
+        return _vjp(v, self._activation, self._activation_prime, self.activation_guard)
+
+    def conjugate_of_activation_vjp(self, v):
+        """(f*(g_f(v)), g ↦ g·(f*∘g_f)'(v)) on an array of logits v, as
+        ``activation_vjp``."""
+        return _vjp(v, self._composed, self._composed_prime, self.composed_guard)
 
     def f_prime(self, u):
         """f'(u), no graph (for checks; it is f's backward)."""
