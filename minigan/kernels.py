@@ -5,6 +5,7 @@ CuPy (or any other array module) the one-kernel form. Both forms give the same n
 except for ``column_sum`` and ``channel_sum``, whose NumPy forms sum in another order (why
 each form: benchmarks/results/speed-notes.md):
 
+- ``filled(shape, value, dtype)`` and ``filled_like(v, value)``: an array of one value;
 - ``relu(v)`` = max(v, 0);
 - ``leaky_relu_(v, slope)``: v ← max(v, slope·v) in place (slope 0: the ReLU), the
   activation a layer's node may apply to its own output (``activation_name``);
@@ -12,7 +13,7 @@ each form: benchmarks/results/speed-notes.md):
 - ``leaky_relu_backward(v, slope, g)`` = g · step(v, slope);
 - ``column_sum(a)`` = Σᵢ a[i, :] of a 2-D array;
 - ``channel_sum(a)`` = the sums over every axis but axis 1 of an (N, C, ...) array;
-- ``mean(a, axes, keepdims)`` = Σ a / M over ``axes``;
+- ``total(a, axes, keepdims)`` = Σ a over ``axes``; ``mean(a, axes, keepdims)`` = Σ a / M;
 - ``spread(g, shape)``: a 0-d g as an array of ``shape``, every entry g.
 """
 
@@ -23,12 +24,33 @@ import math
 from . import backend as B
 
 
+def filled(shape, value, dtype):
+    """An array of ``shape`` and ``dtype`` with every entry ``value`` (a number or a 0-d
+    array); on NumPy without the Python wrappers of ``full``/``ones``/``zeros``."""
+    xp = B.xp
+    if not B.on_numpy():
+        return xp.full(shape, value, dtype=dtype)
+    out = xp.empty(shape, dtype=dtype)
+    out.fill(value)
+    return out
+
+
+def filled_like(v, value):
+    """An array of v's shape, dtype and memory layout with every entry ``value``."""
+    xp = B.xp
+    if not B.on_numpy():
+        return xp.full_like(v, value)
+    out = xp.empty_like(v)
+    out.fill(value)
+    return out
+
+
 def relu(v):
     """max(v, 0)."""
     xp = B.xp
     if not B.on_numpy():
         return xp.maximum(v, 0)
-    out = xp.zeros_like(v)
+    out = filled_like(v, 0)
     return xp.maximum(v, out, out=out)
 
 
@@ -39,7 +61,7 @@ def leaky_relu_(v, slope):
         return xp.maximum(v, xp.multiply(v, slope, out=xp.empty_like(v)), out=v)
     if not B.on_numpy():
         return xp.maximum(v, 0, out=v)
-    return xp.maximum(v, xp.zeros_like(v), out=v)
+    return xp.maximum(v, filled_like(v, 0), out=v)
 
 
 def activation_name(name, relu_slope):
@@ -82,7 +104,7 @@ def column_sum(a):
     xp = B.xp
     if not B.on_numpy():
         return a.sum(axis=0)
-    return xp.dot(xp.ones(a.shape[0], dtype=a.dtype), a)
+    return xp.dot(filled(a.shape[0], 1, a.dtype), a)
 
 
 def channel_sum(a):
@@ -97,11 +119,18 @@ def channel_sum(a):
         batch_last = a.transpose(1, *range(2, a.ndim), 0)  # (C, H, W, N)
         if batch_last.flags.c_contiguous:
             rows = batch_last.reshape(c, -1)
-            return xp.dot(rows, xp.ones(rows.shape[1], dtype=a.dtype))
+            return xp.dot(rows, filled(rows.shape[1], 1, a.dtype))
         if a.flags.c_contiguous:
-            per_feature = xp.dot(xp.ones(n, dtype=a.dtype), a.reshape(n, -1))
-            return xp.dot(per_feature.reshape(c, rest), xp.ones(rest, dtype=a.dtype))
+            per_feature = xp.dot(filled(n, 1, a.dtype), a.reshape(n, -1))
+            return xp.dot(per_feature.reshape(c, rest), filled(rest, 1, a.dtype))
     return a.reshape(n, c, rest).sum(axis=0).sum(axis=1)
+
+
+def total(a, axes, keepdims):
+    """Σ a over ``axes`` (a tuple); on NumPy the reduction ``sum`` wraps in Python."""
+    if not B.on_numpy():
+        return a.sum(axis=axes, keepdims=keepdims)
+    return B.xp.add.reduce(a, axis=axes, keepdims=keepdims)
 
 
 def mean(a, axes, keepdims):
@@ -111,13 +140,12 @@ def mean(a, axes, keepdims):
     count = 1
     for i in axes:
         count *= a.shape[i]
-    return a.sum(axis=axes, keepdims=keepdims) / count
+    return total(a, axes, keepdims) / count
 
 
 def spread(g, shape):
     """A 0-d ``g`` as an array of ``shape`` with every entry g (a read-only view under CuPy,
     a new array on NumPy)."""
-    xp = B.xp
     if not B.on_numpy():
-        return xp.broadcast_to(g, shape)
-    return xp.full(shape, g, dtype=g.dtype)
+        return B.xp.broadcast_to(g, shape)
+    return filled(shape, g, g.dtype)

@@ -217,7 +217,7 @@ def sum_(a, axis=None, keepdims=False):
     """Σ over ``axis`` (see ``normalize_axis``: 0-d tensors, ``axis=()``); the gradient is g
     broadcast back over the summed axes."""
     axes = normalize_axis(axis, a.ndim)
-    return op(a.data.sum(axis=axes, keepdims=keepdims), (a,),
+    return op(kernels.total(a.data, axes, keepdims), (a,),
               lambda g: (_unreduce(g, a.shape, axes, keepdims),), name="sum")
 
 

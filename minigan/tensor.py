@@ -63,7 +63,7 @@ def sum_to(grad, shape):
     )
     if axes == (0,) and grad.ndim == 2 and lead == 1:  # a bias: the sum over the batch
         return kernels.column_sum(grad)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return kernels.total(grad, axes, True).reshape(shape)
 
 
 class Tensor:
@@ -127,7 +127,7 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward() needs a gradient for a non-scalar output of shape "
                                    f"{self.shape}; call backward(grad) with that shape")
-            grad = B.xp.ones_like(self.data)
+            grad = kernels.filled(self.data.shape, 1, self.dtype)
         else:
             grad = B.xp.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:
