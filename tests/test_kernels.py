@@ -49,3 +49,38 @@ def test_mean_and_spread_are_numpys():
     spread = kernels.spread(g, (3, 2))
     assert spread.shape == (3, 2) and spread.dtype == np.float32
     np.testing.assert_array_equal(spread, np.full((3, 2), 0.25, np.float32))
+
+
+def test_filled_arrays_are_numpys_full_in_the_layout_asked_for():
+    for shape, value, dtype in [((3, 2), 1, np.float32), ((), 0.25, np.float64), (5, 0, np.int64),
+                                ((2, 0), 7, np.float32)]:
+        out = kernels.filled(shape, value, dtype)
+        np.testing.assert_array_equal(out, np.full(shape, value, dtype))
+        assert out.dtype == dtype
+    g = np.float32(3.5) * np.ones((), np.float32)  # a 0-d array as the value
+    np.testing.assert_array_equal(kernels.filled((2, 2), g, np.float32), np.full((2, 2), 3.5))
+    chwn = np.zeros((4, 3, 2, 5), np.float32).transpose(3, 0, 1, 2)  # an NCHW view
+    like = kernels.filled_like(chwn, 0)
+    assert like.strides == chwn.strides and like.dtype == chwn.dtype and not like.any()
+
+
+def test_total_is_numpys_sum_with_its_dtype_rules():
+    a = RNG.standard_normal((7, 3, 4)).astype(np.float32)
+    for axes, keepdims in [((0, 1, 2), False), ((1,), True), ((0, 2), False), ((), False)]:
+        np.testing.assert_array_equal(kernels.total(a, axes, keepdims),
+                                      a.sum(axis=axes, keepdims=keepdims))
+    for narrow in (np.full(7, 2**30, np.int32), np.ones(5, bool)):  # sums widen, as NumPy's
+        assert kernels.total(narrow, (0,), False) == narrow.sum()
+        assert kernels.total(narrow, (0,), False).dtype == narrow.sum().dtype
+
+
+def test_the_in_place_activation_and_its_backward_are_the_unfused_ones():
+    v = RNG.standard_normal((64, 33)).astype(np.float32)
+    v[0, :3] = [0.0, -0.0, np.nan]
+    g = RNG.standard_normal(v.shape).astype(np.float32)
+    for slope in [0.0, 0.01, 0.2, 1.0]:
+        out = kernels.leaky_relu_(v.copy(), slope)
+        np.testing.assert_array_equal(out, np.maximum(v, slope * v))
+        expected = g * np.where(v > 0, np.float32(1), np.float32(slope))
+        np.testing.assert_array_equal(kernels.leaky_relu_backward(v, slope, g), expected)
+        np.testing.assert_array_equal(kernels.leaky_relu_backward(out, slope, g), expected)
