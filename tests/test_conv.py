@@ -567,3 +567,23 @@ def test_no_grad_and_a_weight_switched_on_after_the_forward(transposed):
     w.requires_grad = True  # after the forward: the node did not keep what dW needs
     y.sum().backward()
     assert x.grad is not None and w.grad is None
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_an_unbatched_convolution_takes_its_activation_along(transposed, slope):
+    """relu_slope on a (C, H, W) input: the numbers of the convolution and then the
+    activation, values and gradients, bit for bit."""
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((2, 5, 5)).astype(np.float32)
+    kernel = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    conv = F.conv_transpose2d if transposed else F.conv2d
+    results = []
+    for fused in (True, False):
+        x, w = mg.tensor(data, requires_grad=True), mg.tensor(kernel, requires_grad=True)
+        y = (conv(x, w, stride=2, padding=1, relu_slope=slope) if fused
+             else F.leaky_relu(conv(x, w, stride=2, padding=1), slope))
+        y.backward(np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape))
+        results.append((y.numpy(), host(x.grad), host(w.grad)))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
