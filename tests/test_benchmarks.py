@@ -45,3 +45,18 @@ def test_bad_usage_is_one_line_and_writes_nothing(tmp_path):
         assert done.returncode == 2 and done.stdout == ""
         assert len(done.stderr.strip().splitlines()) == 1 and "error" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_the_instruction_count_refuses_bad_steps_and_names_a_missing_valgrind(tmp_path):
+    script = ROOT / "benchmarks" / "instructions.py"
+    done = subprocess.run([sys.executable, str(script), "--steps", "5", "5"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "instructions.py: error: --steps N1 N2 needs 0 <= N1 < N2"]
+    bare = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={"PATH": str(tmp_path)})
+    assert bare.returncode == 2 and bare.stdout == ""
+    assert bare.stderr.strip().splitlines() == [
+        "instructions.py: needs valgrind and setarch (Debian: apt-get install valgrind "
+        "util-linux)"]
