@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import backend as B
 from . import divergences, kernels
 from . import functional as F
-from .tensor import no_grad, op
+from .tensor import Tensor, no_grad, op, tensor
 
 
 def vdm_objective(v_real, v_fake, div):
@@ -20,6 +20,7 @@ def vdm_objective(v_real, v_fake, div):
     logits on B₁ real and B₂ fake samples; ``div`` is a Divergence or its name. One graph
     node: ∂J/∂V(x_i) = g_f'(V(x_i))/B₁, ∂J/∂V(x̂_j) = −(f*∘g_f)'(V(x̂_j))/B₂."""
     div = divergences.get(div)
+    v_real, v_fake = _tensor(v_real), _tensor(v_fake)
     t_real, t_vjp = div.activation_vjp(v_real.data)
     c_fake, c_vjp = div.conjugate_of_activation_vjp(v_fake.data)
     J = _mean(t_real) - _mean(c_fake)
@@ -37,6 +38,7 @@ def generator_loss(v_fake, div, saturating=False):
     critic's score of the fakes. One graph node: ∂L/∂V(x̂_j) = −(f*∘g_f)'(V(x̂_j))/B₂, or
     −g_f'(V(x̂_j))/B₂."""
     div = divergences.get(div)
+    v_fake = _tensor(v_fake)
     forms = div.conjugate_of_activation_vjp if saturating else div.activation_vjp
     values, vjp = forms(v_fake.data)
     loss = -_mean(values)
@@ -46,6 +48,11 @@ def generator_loss(v_fake, div, saturating=False):
 def _mean(values):
     """The mean of every entry, a 0-d array."""
     return kernels.mean(values, tuple(range(values.ndim)), False)
+
+
+def _tensor(v):
+    """Logits as a Tensor (arrays and lists are taken as constants)."""
+    return v if isinstance(v, Tensor) else tensor(v)
 
 
 # --- training: the min-max game, step by step ------------------------------------------

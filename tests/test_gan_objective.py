@@ -194,3 +194,11 @@ def test_a_generator_step_raises_the_critics_score_of_the_fakes(float64, spec, s
         with mg.no_grad():
             after = mean_score(scale, shift).item()
         assert flip * (after - before) > 0
+
+
+def test_the_objective_and_loss_take_arrays_and_lists_as_constant_logits():
+    v_real, v_fake = np.array([0.5, -1.0, 2.0]), [0.25, -0.5]
+    expected = gan.vdm_objective(mg.tensor(v_real), mg.tensor(v_fake), "kl").item()
+    assert gan.vdm_objective(v_real, v_fake, "kl").item() == expected
+    assert gan.generator_loss(v_fake, "kl").item() == gan.generator_loss(
+        mg.tensor(v_fake), "kl").item()

@@ -56,9 +56,10 @@ def wright_omega(x):
 
 def _vjp(data, value, slope, guard=None):
     """(y, vjp) for y = value(x) with dy/dx = slope(x), both array functions, on the array
-    ``data``: y, and the function g ↦ g·dy/dx (the slope computed when it is first asked
-    for). With a ``Guard`` both read the guarded logit s(x) and the slope is multiplied by
-    s'(x): y = value(s(x)), dy/dx = slope(s(x)) s'(x)."""
+    ``data``: y, and the function g ↦ g·dy/dx (which computes the slope when it is called,
+    so a forward without backward never does). With a ``Guard`` both read the guarded
+    logit s(x) and the slope is multiplied by s'(x): y = value(s(x)), dy/dx =
+    slope(s(x)) s'(x)."""
     if guard is None:
         return value(data), lambda g: g * slope(data)
     s, ds = N.compress(data, guard.rate, guard.shift, guard.side)
