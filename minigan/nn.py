@@ -340,7 +340,7 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def forward(self, x):
-        modules = [getattr(self, name) for name in self._modules]
+        modules = list(self.children())
         i = 0
         while i < len(modules):
             slope = None
