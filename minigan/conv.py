@@ -14,7 +14,7 @@ padding "valid"/"same", dilation and groups, as PyTorch does.
 from __future__ import annotations
 
 from . import backend as B
-from . import kernels
+from . import kernels, tuning
 from . import unfold as U
 from .tensor import is_grad_enabled, op
 
@@ -137,12 +137,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
             g = kernels.leaky_relu_backward(out, relu_slope, g)
         gc = U.chwn(g)  # (O, Ho, Wo, N), copied once if g is not of that memory
         g2 = gc.reshape(out_channels, -1)
-        gx = gw = None
-        if x.requires_grad:
-            gx = _like(U.conv_transpose_array(gc.transpose(3, 0, 1, 2), weight.data, stride,
-                                              before, dilation, groups, (h, w)), x.data)
-        if keep and weight.requires_grad:  # as PyTorch: only if it needed one in forward too
-            gw = U.gemm(U.group_stack(g2, groups), _swap(cols)).reshape(weight.shape)
+        gx, gw = tuning.side_by_side(
+            (lambda: _like(U.conv_transpose_array(gc.transpose(3, 0, 1, 2), weight.data,
+                                                  stride, before, dilation, groups, (h, w)),
+                           x.data)) if x.requires_grad else None,
+            # as PyTorch: the weight gradient only if it needed one in forward too
+            (lambda: U.gemm(U.group_stack(g2, groups), _swap(cols)).reshape(weight.shape))
+            if keep and weight.requires_grad else None, g2.size * rows // groups)
         if bias is None:
             return gx, gw
         return gx, gw, (g2.sum(axis=1) if bias.requires_grad else None)
@@ -195,12 +196,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         rows = g.shape[1] * kh * kw
         cols = U.group_stack(U.im2col(g, kernel, stride, padding, (h, w), dilation,
                                       U.scratch("cols", (rows, h * w * n), g.dtype)), groups)
-        gx = gw = None
-        if x.requires_grad:
-            gx = _like(U.gemm(w3, cols).reshape(in_channels, h, w, n).transpose(3, 0, 1, 2),
-                       x.data)
-        if keep and weight.requires_grad:
-            gw = U.gemm(x3, _swap(cols)).reshape(weight.shape)
+        gx, gw = tuning.side_by_side(
+            (lambda: _like(U.gemm(w3, cols).reshape(in_channels, h, w, n)
+                           .transpose(3, 0, 1, 2), x.data)) if x.requires_grad else None,
+            (lambda: U.gemm(x3, _swap(cols)).reshape(weight.shape))
+            if keep and weight.requires_grad else None, cols.size * in_channels // groups)
         if bias is None:
             return gx, gw
         return gx, gw, (kernels.channel_sum(g) if bias.requires_grad else None)

@@ -99,10 +99,11 @@ def linear(x, weight, bias=None, *, relu_slope=None):
     def backward(g):
         if relu_slope is not None:
             g = kernels.leaky_relu_backward(out, relu_slope, g)
-        tuning.fit_blas_threads(g.size * weight.shape[1])
         g2 = g.reshape(-1, g.shape[-1])
-        gx = xp.dot(g, weight.data) if x.requires_grad else None
-        gw = xp.dot(g2.T, x.data.reshape(-1, x.shape[-1])) if weight.requires_grad else None
+        gx, gw = tuning.side_by_side(
+            (lambda: xp.dot(g, weight.data)) if x.requires_grad else None,
+            (lambda: xp.dot(g2.T, x.data.reshape(-1, x.shape[-1])))
+            if weight.requires_grad else None, g.size * weight.shape[1])
         if bias is None:
             return gx, gw
         return gx, gw, (sum_to(g2, bias.shape) if bias.requires_grad else None)

@@ -13,6 +13,10 @@ alone, so a seeded run repeats bit for bit: OpenBLAS's sums do depend on its thr
 a clock- or load-dependent choice would not. ``set_blas_threads(n)`` pins the count (the
 training command pins 1, the test suite too); ``auto_blas_threads()`` returns to the rule.
 
+A layer's input and weight gradients are two independent products: ``side_by_side`` runs
+them at once on two threads, each the same one-thread call it would be alone (so the bits
+do not change), where both are large enough and one-thread (the training command's DCGAN).
+
 Memory: the first optimizer built in a process calls ``default_freed_memory()``, which asks
 glibc to keep up to 256 MiB of freed memory (and to serve arrays up to 64 MiB from it)
 instead of handing it back to the kernel after every training step, whose fresh arrays then
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
+import threading
 
 from . import backend as B
 
@@ -34,6 +40,9 @@ _GET_THREADS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64
 
 # products of at least this many multiply-adds (m·k·n) run on every thread
 DEFAULT_MIN_PARALLEL = 1 << 25
+# two independent one-thread products of at least this many multiply-adds each run at once
+# (measured: benchmarks/results/speed-notes.md)
+MIN_SIDE_BY_SIDE = 1 << 23
 
 _functions = None   # (set, get): NumPy's OpenBLAS entry points, looked up once
 _auto = True        # the thread count follows the product size
@@ -42,6 +51,7 @@ _many = None        # threads for large products: OpenBLAS's count before anyone
 _current = None     # the count this module last set
 LIBRARY_KEEP, LIBRARY_MMAP = 256 << 20, 64 << 20  # default_freed_memory's thresholds
 _malloc_chosen = False  # keep_freed_memory was called in this process
+_partner = (None, None, None)  # (process id, job queue, thread) of side_by_side's partner
 
 
 def _find(symbols):
@@ -151,6 +161,58 @@ def fit_blas_threads(multiply_adds: int) -> None:
     if want != _current and setter is not None:
         setter(want)
         _current = want
+
+
+def side_by_side(here, there, multiply_adds: int):
+    """(here(), there()) with ``there`` run on a partner thread while ``here`` runs on this
+    one, for two independent pieces of work whose products take at most ``multiply_adds``
+    each (a layer's input and weight gradients): NumPy releases the GIL inside BLAS, so two
+    one-thread products then use two cores. Each product is the same one-thread call either
+    way, so the results do not change. One after the other where that cannot help: one
+    core, the cupy backend, products under ``MIN_SIDE_BY_SIDE`` multiply-adds (waking the
+    partner costs more than it saves there), or products that run on several OpenBLAS
+    threads already. Either piece may be None: nothing to do, and None in its place."""
+    fit_blas_threads(multiply_adds)
+    if (here is None or there is None or multiply_adds < MIN_SIDE_BY_SIDE or _current != 1
+            or not B.on_numpy() or cpu_count() < 2
+            or threading.current_thread() is _partner[2]):
+        return (None if here is None else here()), (None if there is None else there())
+    jobs = _partner_jobs()
+    done = threading.Lock()
+    done.acquire()
+    job = [there, done, None, None]  # work, its signal, its result, its exception
+    jobs.put(job)
+    try:
+        first = here()
+    finally:
+        done.acquire()  # there's arrays must not outlive a failure of here
+    if job[3] is not None:
+        raise job[3]
+    return first, job[2]
+
+
+def _partner_jobs():
+    """The partner thread's job queue, started on first use in each process (a forked
+    child has the queue but not the thread)."""
+    global _partner
+    if _partner[0] != os.getpid():
+        jobs = queue.SimpleQueue()
+        thread = threading.Thread(target=_serve, args=(jobs,), daemon=True,
+                                  name="minigan-side-by-side")
+        _partner = (os.getpid(), jobs, thread)
+        thread.start()
+    return _partner[1]
+
+
+def _serve(jobs):
+    while True:
+        job = jobs.get()
+        try:
+            job[2] = job[0]()
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            job[3] = error
+        finally:
+            job[1].release()
 
 
 def keep_freed_memory(limit: int = 1 << 30, mmap_limit: int | None = None) -> bool:

@@ -134,3 +134,89 @@ def test_the_first_optimizer_keeps_freed_memory_once_and_explicit_choices_win():
                      "print(T.default_freed_memory())") == ["False"]
     assert run_fresh("import minigan.tuning as T; print(T.default_freed_memory())",
                      MALLOC_TRIM_THRESHOLD_="1000000") == ["False"]
+
+
+# --- two independent products side by side ------------------------------------------------
+
+
+@pytest.fixture
+def side_by_side_for_all(monkeypatch):
+    """Every pair of products goes to the partner thread, however small (on one thread each,
+    as the suite pins)."""
+    if tuning.cpu_count() < 2 or not tuning.set_blas_threads(1):
+        pytest.skip("needs two cores and an OpenBLAS this process can reach")
+    monkeypatch.setattr(tuning, "MIN_SIDE_BY_SIDE", 0)
+
+
+def test_side_by_side_runs_the_second_piece_on_another_thread(side_by_side_for_all):
+    import threading
+
+    here, there = tuning.side_by_side(lambda: threading.get_ident(),
+                                      lambda: threading.get_ident(), 1)
+    assert here == threading.get_ident() != there
+    # nothing to pair: one piece, or products under the threshold, stay on this thread
+    assert tuning.side_by_side(None, lambda: threading.get_ident(), 1) == (
+        None, threading.get_ident())
+    tuning.MIN_SIDE_BY_SIDE = 1 << 30
+    assert tuning.side_by_side(lambda: 1, lambda: threading.get_ident(), 1 << 29) == (
+        1, threading.get_ident())
+
+
+def test_side_by_side_stays_on_one_thread_when_products_use_several(side_by_side_for_all):
+    import threading
+
+    assert tuning.set_blas_threads(2)
+    try:
+        assert tuning.side_by_side(lambda: 0, lambda: threading.get_ident(), 1) == (
+            0, threading.get_ident())
+    finally:
+        tuning.set_blas_threads(1)
+
+
+def test_side_by_side_hands_back_the_partners_error_and_goes_on(side_by_side_for_all):
+    def fails():
+        raise ValueError("planted")
+
+    with pytest.raises(ValueError, match="planted"):
+        tuning.side_by_side(lambda: 1, fails, 1)
+    assert tuning.side_by_side(lambda: 1, lambda: 2, 1) == (1, 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_side_by_side_starts_a_partner_of_its_own_in_a_forked_child(side_by_side_for_all):
+    tuning.side_by_side(lambda: 1, lambda: 2, 1)  # the parent's partner exists
+    code = ("import multiprocessing as m, minigan.tuning as T\n"
+            "T.set_blas_threads(1); T.MIN_SIDE_BY_SIDE = 0\n"
+            "T.side_by_side(lambda: 1, lambda: 2, 1)\n"
+            "with m.get_context('fork').Pool(1) as pool:\n"
+            "    print(pool.apply(T.side_by_side, (int, float, 1)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(0,", "0.0)"]
+
+
+@pytest.mark.parametrize("layer", ["linear", "conv2d", "conv_transpose2d"])
+def test_gradients_computed_side_by_side_are_the_same_bits(layer, monkeypatch):
+    """A layer's input and weight gradients are the same one-thread products whether they
+    run one after the other or side by side."""
+    if tuning.cpu_count() < 2 or not tuning.set_blas_threads(1):
+        pytest.skip("needs two cores and an OpenBLAS this process can reach")
+    rng = np.random.default_rng(1)
+    shapes = {"linear": ((64, 48), (40, 48)), "conv2d": ((6, 5, 9, 9), (8, 5, 3, 3)),
+              "conv_transpose2d": ((6, 5, 7, 7), (5, 8, 4, 4))}[layer]
+    x, w = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    b = rng.standard_normal(w.shape[1] if layer == "conv_transpose2d" else w.shape[0])
+    keywords = {} if layer == "linear" else {"stride": 2, "padding": 1}
+
+    def gradients():
+        xt, wt = mg.tensor(x, requires_grad=True), mg.tensor(w, requires_grad=True)
+        bt = mg.tensor(b.astype(np.float32), requires_grad=True)
+        out = getattr(F, layer)(xt, wt, bt, relu_slope=0.2, **keywords)
+        out.backward(np.cos(np.arange(out.data.size, dtype=np.float32)).reshape(out.shape))
+        return [t.grad.tobytes() for t in (xt, wt, bt)]
+
+    monkeypatch.setattr(tuning, "MIN_SIDE_BY_SIDE", 1 << 40)
+    apart = gradients()
+    monkeypatch.setattr(tuning, "MIN_SIDE_BY_SIDE", 0)
+    assert gradients() == apart
