@@ -212,7 +212,8 @@ def _serve(jobs):
         except BaseException as error:  # handed to the waiting thread, which raises it
             job[3] = error
         finally:
-            job[1].release()
+            done, job = job[1], None  # keep nothing of a finished backward until the next job
+            done.release()
 
 
 def keep_freed_memory(limit: int = 1 << 30, mmap_limit: int | None = None) -> bool:

@@ -220,3 +220,19 @@ def test_gradients_computed_side_by_side_are_the_same_bits(layer, monkeypatch):
     apart = gradients()
     monkeypatch.setattr(tuning, "MIN_SIDE_BY_SIDE", 0)
     assert gradients() == apart
+
+
+def test_the_partner_keeps_nothing_of_a_finished_job(side_by_side_for_all):
+    """The partner drops the job once it has signalled it: a backward's arrays (and the
+    graph its closure reads) are not kept alive until the next pair of products."""
+    import gc
+    import weakref
+
+    class Result:
+        pass
+
+    here, there = tuning.side_by_side(lambda: 1, Result, 1)
+    seen = weakref.ref(there)
+    del there
+    gc.collect()
+    assert here == 1 and seen() is None
