@@ -16,6 +16,8 @@ gives Tensor its operators and methods.
 
 from __future__ import annotations
 
+import operator
+
 from . import backend as B
 from . import kernels
 
@@ -84,10 +86,11 @@ class Tensor:
         self._freed = False
 
     # --- properties ---------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    # C getters (no Python frame): the engine reads these on every op
+    shape = property(operator.attrgetter("data.shape"))
+    dtype = property(operator.attrgetter("data.dtype"))
+    ndim = property(operator.attrgetter("data.ndim"))
+    size = property(operator.attrgetter("data.size"))
     is_leaf = property(lambda self: self._backward is None and not self._freed)
     parents = property(lambda self: self._parents, doc="the inputs of the op that made it")
 
@@ -174,7 +177,7 @@ class Tensor:
         if not g.shape:  # a NumPy scalar from a 0-d op: a 0-d array, writable in place
             g = B.xp.array(g)
         if self.grad is None:
-            if id(g) in claimed or not g.flags.owndata:
+            if id(g) in claimed or g.base is not None:
                 # a view (broadcast, reshape) or an array shared with the caller or another leaf
                 self.grad = g.copy()
             else:
@@ -200,8 +203,9 @@ def _topological_order(root):
         for parent in parents:
             if parent.requires_grad and parent not in visited:
                 visited.add(parent)
-                if parent._backward is None:
-                    _check_not_freed(parent)
+                if parent._backward is None:  # a leaf, or a node an earlier backward freed
+                    if parent._freed:
+                        _check_not_freed(parent)
                     continue
                 stack.append((parent, iter(parent._parents)))
                 break
